@@ -1,0 +1,63 @@
+"""GenLab home: what a generative model is, and a map of the pages."""
+
+import numpy as np
+import streamlit as st
+
+import ui
+from genlib import plots
+
+mnist = ui.setup_page("Home", ":material/home:")
+
+
+@st.cache_data(max_entries=2)
+def figure_png(name: str) -> bytes:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig = getattr(plots, name)()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+st.title("GenLab: how generative models learn to make digits")
+st.markdown(
+    "A **generative model** learns the distribution of the data, $p(x)$, or of each class, "
+    "$p(x \\mid y)$, from examples, and then **samples** new data from it. A "
+    "**discriminative** model learns only $p(y \\mid x)$: it can tell a 3 from an 8, "
+    "but it cannot draw either."
+)
+st.image(figure_png("generative_vs_discriminative"), width="content")
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("The data")
+    st.markdown(
+        f"Every page learns from handwritten digits: each one a point $x$ in "
+        f"$[0, 1]^{{784}}$ (28 x 28 pixels). In use now: **{mnist.source}**."
+    )
+    rng = np.random.default_rng(0)
+    pick = np.concatenate([rng.choice(np.flatnonzero(mnist.train.labels == k), 2, replace=False)
+                           for k in range(10)])
+    ui.show_grid(mnist.train.images[pick.reshape(10, 2).T.ravel()], 10, key="home_digits",
+                 caption="Real training digits, two of each class", download=False)
+    st.markdown(
+        "- **Generation is stochastic.** A model defines a distribution, so each draw gives a "
+        "different digit; a seed makes a draw repeatable.\n"
+        "- **A latent space** is a small space of hidden causes $z$ (for a VAE or a GAN, a "
+        "few numbers) that a network maps to images: move $z$ and the digit changes smoothly.\n"
+        "- **Samples are hard to evaluate.** There is no single right answer to compare with. "
+        "A good sample lies on the data's support, is not a copy of a training point, and "
+        "differs from one draw to the next."
+    )
+with right:
+    st.image(figure_png("good_samples"), width="content")
+
+st.subheader("The pages")
+for path in ui.page_files():
+    st.page_link(str(path.relative_to(ui.ROOT)), label=f"**{ui.page_title(path)}**: "
+                 f"{ui.page_summary(path)}")
+if not ui.page_files():
+    st.info("The model pages are on their way.")

@@ -1,0 +1,27 @@
+"""AppTest smoke: the home page and every file in pages/ (found automatically) run cleanly."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = sorted((ROOT / "pages").glob("*.py"))
+
+
+def test_home_renders_without_exception():
+    """app.py runs, explains, and links to every page."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert "generative model" in " ".join(m.value for m in at.markdown)
+    assert any("Dataset:" in c.value for c in at.sidebar.caption)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
+def test_page_renders_without_exception(page):
+    """Each page, reached from app.py as a user would, runs without an exception."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page(str(page.relative_to(ROOT))).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any("Dataset:" in c.value for c in at.sidebar.caption)

@@ -1,0 +1,163 @@
+"""Shared Streamlit pieces for GenLab's pages: page setup, the dataset sidebar, image grids.
+
+genlib never calls Streamlit; this module is the thin layer every page shares.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import streamlit as st
+
+import genlib
+from genlib import images as gim
+from genlib.data import available_sources
+
+ROOT = Path(__file__).resolve().parent
+SOURCE_KEY = "genlab_source"  # persists across pages (widget keys are dropped on page switch)
+UPLOAD_KEY = "genlab_upload"  # (file name, bytes) of the last valid upload
+SOURCE_LABELS = {
+    "auto": "Best available",
+    "sample": "Embedded sample (5,000 digits)",
+    "keras": "Keras' full MNIST (70,000 digits)",
+    "upload": "Uploaded file",
+}
+
+
+# ----------------------------------------------------------------------------- page setup
+
+
+def setup_page(title: str, icon: str = ":material/scatter_plot:") -> genlib.MNIST:
+    """Configure the page (wide, titled) and draw the dataset sidebar; return the data in use."""
+    st.set_page_config(page_title=f"{title} · GenLab", page_icon=icon, layout="wide")
+    return dataset_sidebar()
+
+
+def page_files() -> list[Path]:
+    """The app's pages, in sidebar order (Streamlit sorts ``pages/`` by the number prefix)."""
+    return sorted((ROOT / "pages").glob("*.py"))
+
+
+def page_summary(path: Path) -> str:
+    """The first line of a page's docstring: what the home page says about it."""
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def page_title(path: Path) -> str:
+    """``pages/3_VAE_Latent_Space.py`` -> ``VAE Latent Space`` (as Streamlit labels it)."""
+    stem = path.stem.split("_", 1)[1] if path.stem[0].isdigit() and "_" in path.stem else path.stem
+    return stem.replace("_", " ")
+
+
+@contextmanager
+def user_errors(prefix: str = ""):
+    """Show a ValueError from genlib as a clear message instead of a traceback."""
+    try:
+        yield
+    except ValueError as e:
+        st.error(f"{prefix}{e}", icon=":material/error:")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+# cache_resource, not cache_data: full MNIST is 220 MB of float32 and cache_data would
+# unpickle a copy on every rerun. The loaders' arrays are read-only, so sharing is safe.
+@st.cache_resource(show_spinner="Loading MNIST...", max_entries=4)
+def load_dataset(source: str) -> genlib.MNIST:
+    return genlib.load_mnist(source)
+
+
+@st.cache_resource(show_spinner="Reading the uploaded file...", max_entries=2)
+def load_uploaded(name: str, data: bytes, digest: str) -> genlib.MNIST:
+    """Parse uploaded bytes through the same loader as a local file (``digest`` keys the cache)."""
+    suffix = "".join(Path(name).suffixes[-2:]) or ".npz"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        try:
+            mnist = genlib.load_mnist(path)
+        except ValueError as e:
+            raise ValueError(str(e).replace(str(path), name)) from None
+    return genlib.MNIST(mnist.train, mnist.test,
+                        mnist.source.replace(path.name, name), "file")
+
+
+def current_dataset() -> genlib.MNIST:
+    """The dataset the sidebar has selected (the sample if anything goes wrong)."""
+    source = st.session_state.get(SOURCE_KEY, "auto")
+    if source == "upload" and UPLOAD_KEY in st.session_state:
+        name, data = st.session_state[UPLOAD_KEY]
+        return load_uploaded(name, data, hashlib.sha256(data).hexdigest())
+    try:
+        return load_dataset(source if source in SOURCE_LABELS else "auto")
+    except ValueError:
+        return load_dataset("sample")
+
+
+def _use_source(source: str) -> None:
+    st.session_state[SOURCE_KEY] = source
+
+
+def _on_source_radio() -> None:
+    _use_source(st.session_state["_source_radio"])
+
+
+def _on_upload() -> None:
+    file = st.session_state.get("_source_upload")
+    if file is None:
+        return
+    data = file.getvalue()
+    try:
+        load_uploaded(file.name, data, hashlib.sha256(data).hexdigest())
+    except ValueError as e:
+        st.session_state["_upload_error"] = str(e)
+        return
+    st.session_state.pop("_upload_error", None)
+    st.session_state[UPLOAD_KEY] = (file.name, data)
+    _use_source("upload")
+
+
+def dataset_sidebar() -> genlib.MNIST:
+    """Draw the data-source choice in the sidebar and return the dataset in use."""
+    options = ["auto", *available_sources()]
+    if UPLOAD_KEY in st.session_state:
+        options.append("upload")
+    current = st.session_state.get(SOURCE_KEY, "auto")
+    if current not in options:
+        current = "auto"
+    with st.sidebar:
+        st.radio("MNIST source", options, index=options.index(current),
+                 format_func=SOURCE_LABELS.get, key="_source_radio", on_change=_on_source_radio,
+                 help="Full MNIST is used when Keras has it cached (~/.keras/datasets/mnist.npz)"
+                      " or $GENLAB_MNIST points to a file; otherwise the 5,000-digit sample.")
+        with st.expander("Use your own MNIST file"):
+            st.file_uploader("A Keras-layout .npz or Kaggle's train.csv", type=["npz", "csv", "gz"],
+                             key="_source_upload", on_change=_on_upload)
+            error = st.session_state.get("_upload_error")
+            if error:
+                st.error(f"Could not use that file: {error}. Keeping the current dataset.")
+                st.button("Use the embedded sample", key="_use_sample",
+                          on_click=_use_source, args=("sample",))
+        mnist = current_dataset()
+        st.caption(f"**Dataset:** {mnist.source}  \n"
+                   f"{len(mnist.train):,} training / {len(mnist.test):,} held-out digits")
+    return mnist
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def show_grid(images, n_cols: int | None = None, *, key: str, caption: str | None = None,
+              scale: int = 4, width="content", download: bool = True) -> None:
+    """Show digits (n, 28, 28) as one crisp grid image, with a PNG download button."""
+    png = gim.to_png(gim.tile(images, n_cols), scale=scale)
+    st.image(png, caption=caption, width=width)
+    if download:
+        st.download_button("Download PNG", png, file_name=f"{key}.png", mime="image/png",
+                           key=f"{key}_png", on_click="ignore", icon=":material/download:")
