@@ -315,7 +315,8 @@ _IDX_NAMES = {
 def _load_idx_folder(folder: Path) -> MNIST:
     arrays = {}
     for key, names in _IDX_NAMES.items():
-        found = [folder / (n + s) for n in names for s in ("", ".gz") if (folder / (n + s)).exists()]
+        candidates = [folder / (n + s) for n in names for s in ("", ".gz")]
+        found = [p for p in candidates if p.exists()]
         if not found:
             raise ValueError(f"{folder}: no {names[0]}[.gz] file in this folder")
         arrays[key] = _parse_idx(found[0])

@@ -1,0 +1,56 @@
+"""Timing helpers shared by the benchmarks."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def median_time(fn, repeat: int = 7, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in seconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def fresh_process_time(code: str, repeat: int = 3, setup: str = "") -> float:
+    """Median time a fresh Python process spends running ``code`` after ``setup``."""
+    prog = (f"{setup}\nimport time; t0 = time.perf_counter()\n{code}\n"
+            "print(time.perf_counter() - t0)")
+    return statistics.median(
+        float(subprocess.run([sys.executable, "-c", prog], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.split()[-1])
+        for _ in range(repeat))
+
+
+def apptest_rerun_time(page: str, action=None, repeat: int = 5, timeout: float = 120) -> float:
+    """Median server time of a page re-run in AppTest, after ``action(at)`` sets a widget.
+
+    The first run (imports, caches) is excluded: this is what a user waits for per interaction.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()
+    if page != "app.py":
+        at.switch_page(page).run()
+    times = []
+    for i in range(repeat + 1):
+        if action is not None:
+            action(at, i)
+        t0 = time.perf_counter()
+        at.run()
+        if i:
+            times.append(time.perf_counter() - t0)
+    if at.exception:
+        raise RuntimeError(f"{page} raised: {at.exception}")
+    return statistics.median(times)

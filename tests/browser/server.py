@@ -1,0 +1,87 @@
+"""Start GenLab with `streamlit run` on a free loopback port and drive Debian's Chromium."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("GENLAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+DONE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A `streamlit run app.py` subprocess on 127.0.0.1, offline, with its own cache dir."""
+
+    def __init__(self, env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        run_env = {**os.environ, "GENLAB_OFFLINE": "1", **(env or {})}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.port", str(self.port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.wait_healthy()
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited: {self.proc.stderr.read().decode()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as r:
+                    if r.read().strip() == b"ok":
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("streamlit did not become healthy in time")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def page_url(server: Server, page: str) -> str:
+    """URL of ``app.py`` or ``pages/N_Title.py`` (Streamlit drops the number prefix)."""
+    stem = Path(page).stem
+    if stem == "app":
+        return server.url + "/"
+    name = stem.split("_", 1)[1] if stem[0].isdigit() and "_" in stem else stem
+    return f"{server.url}/{name}"
+
+
+def open_page(page, server: Server, path: str, timeout_ms: int = 120_000) -> float:
+    """Navigate to a page and wait until its script has finished; return seconds taken."""
+    t0 = time.perf_counter()
+    page.goto(page_url(server, path))
+    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
+    wait_idle(page, timeout_ms)
+    return time.perf_counter() - t0
+
+
+def wait_idle(page, timeout_ms: int = 120_000) -> None:
+    """Wait until the app's script run is over (after a click or a page load)."""
+    page.wait_for_timeout(150)  # let a rerun triggered just now flip the state to "running"
+    page.wait_for_selector(DONE, timeout=timeout_ms)
+
+
+def launch_browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
