@@ -1,0 +1,589 @@
+"""Class-conditional generative models of digits: one Gaussian (or mixture) per class.
+
+A model learns a prior ``p(y)`` from label counts and a density ``p(x | y)`` per class.
+Sampling draws ``y`` (or takes it), then ``x``; the same densities make the Bayes
+classifier ``argmax_y log p(x | y) + log p(y)``.
+
+Speed comes from doing the heavy algebra once at fit time: each class covariance is a
+float32 ``Xc.T @ Xc`` (not ``np.cov``), factorised once, and a sample is ``mu + z @ L.T``.
+Log-densities use the float64 Cholesky factor of the same regularised covariance. Only numpy is imported here; scipy and scikit-learn are imported when needed.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "ClassConditionalGaussian",
+    "ClassConditionalMixture",
+    "ClassifierReport",
+    "evaluate_classifier",
+    "drop_class_share",
+]
+
+IMAGE_SHAPE = (28, 28)
+N_PIXELS = 28 * 28
+_LOG_2PI = math.log(2.0 * math.pi)
+_COVARIANCES = ("full", "diag", "pca")
+DEFAULT_RANK = 20
+
+
+# ----------------------------------------------------------------------------- input checks
+
+
+def _check_images(X, what: str = "X") -> np.ndarray:
+    """Validate images (n, 28, 28) or (n, 784) in [0, 1]; return float32 rows (n, 784)."""
+    X = np.asarray(X)
+    if X.ndim == 3 and X.shape[1:] == IMAGE_SHAPE:
+        X = X.reshape(len(X), N_PIXELS)
+    if X.ndim != 2 or X.shape[1] != N_PIXELS:
+        raise ValueError(f"{what} must have shape (n, 28, 28) or (n, 784), got {X.shape}")
+    if len(X) == 0:
+        raise ValueError(f"{what} contains no images")
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise ValueError(f"{what} must be numeric, got dtype {X.dtype}")
+    X = X.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{what} contains NaN or infinite values")
+    lo, hi = float(X.min()), float(X.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"{what}: pixel values must lie in [0, 1], found [{lo:g}, {hi:g}]"
+            + (" (divide 0-255 images by 255)" if hi > 1.0 else "")
+        )
+    return X
+
+
+def _check_labels(y, n: int) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"y must have shape ({n},), one label per image, got {y.shape}")
+    if not np.issubdtype(y.dtype, np.number) or np.any(y != np.round(y)):
+        raise ValueError("y must hold integer class labels")
+    return y.astype(np.int64)
+
+
+def _check_n_samples(n_samples) -> int:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    if n_samples <= 0:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    return int(n_samples)
+
+
+def _check_reg(reg) -> float:
+    if isinstance(reg, bool) or not isinstance(reg, numbers.Real) or not np.isfinite(reg):
+        raise ValueError(f"reg must be a finite number >= 0, got {reg!r}")
+    if reg < 0:
+        raise ValueError(f"reg must be >= 0, got {reg}")
+    return float(reg)
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
+
+
+def _cholesky(C: np.ndarray, what: str) -> np.ndarray:
+    try:
+        return np.linalg.cholesky(C)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            f"the covariance of {what} is singular (pixels that never vary have zero "
+            "variance): use a ridge reg > 0, e.g. 1e-4"
+        ) from None
+
+
+# ----------------------------------------------------------------------------- Gaussians
+
+
+class _Gaussians:
+    """m Gaussians in 784 dimensions, stored the way sampling and scoring need them.
+
+    kind "full": Cholesky factors of the covariances, float64 for log-densities and a
+    float32 copy for sampling. "diag": variances.
+    "pca": top eigenvectors ``U`` (m, d, r), eigenvalues ``lam`` (m, r) and the isotropic
+    variance ``noise`` (m,) of each covariance ``U diag(lam - noise) U.T + noise I``.
+    Every stored array is read-only: a fitted model may be shared between sessions.
+    """
+
+    def __init__(self, kind: str, means: np.ndarray, **params):
+        self.kind = kind
+        self.means = np.array(means, dtype=np.float64)
+        self.params = params
+        for a in (self.means, *params.values()):
+            a.flags.writeable = False
+
+    def __len__(self) -> int:
+        return len(self.means)
+
+    @classmethod
+    def full(cls, means, covs, reg: float, names) -> _Gaussians:
+        """From covariances (float32 or float64, without ridge): add ``reg``, factorise once.
+
+        The float64 factor is exact for densities; its float32 copy makes sampling fast.
+        """
+        chols = np.empty(covs.shape, np.float64)
+        for j, C in enumerate(covs):
+            C = C.astype(np.float64)  # a copy: the caller's array is left alone
+            C[np.diag_indices_from(C)] += reg
+            chols[j] = _cholesky(C, names[j])
+        return cls("full", means, chols=chols, chols32=chols.astype(np.float32))
+
+    def covariance(self, j: int) -> np.ndarray:
+        """The (regularised) covariance matrix of Gaussian j, float64 (d, d)."""
+        p = self.params
+        if self.kind == "full":
+            return p["chols"][j] @ p["chols"][j].T
+        if self.kind == "diag":
+            return np.diag(p["var"][j])
+        U = p["U"][j]
+        C = (U * (p["lam"][j] - p["noise"][j])) @ U.T
+        C[np.diag_indices_from(C)] += p["noise"][j]
+        return C
+
+    def sample(self, j: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n unclipped draws from Gaussian j, float32 (n, d)."""
+        mu = self.means[j].astype(np.float32)
+        d = len(mu)
+        p = self.params
+        if self.kind == "full":
+            z = rng.standard_normal((n, d), dtype=np.float32)
+            return mu + z @ p["chols32"][j].T
+        if self.kind == "diag":
+            z = rng.standard_normal((n, d), dtype=np.float32)
+            return mu + z * p["sd32"][j]
+        z = rng.standard_normal((n, p["W32"].shape[-1]), dtype=np.float32)
+        eps = rng.standard_normal((n, d), dtype=np.float32)
+        return mu + z @ p["W32"][j].T + eps * np.float32(math.sqrt(p["noise"][j]))
+
+    def logpdf(self, X: np.ndarray) -> np.ndarray:
+        """log N(x | mu_j, C_j) for every row of X and every j: float64 (n, m)."""
+        X = X.astype(np.float64)
+        n, d = X.shape
+        out = np.empty((n, len(self)))
+        p = self.params
+        if self.kind == "full":
+            from scipy.linalg import solve_triangular
+
+            for j, L in enumerate(p["chols"]):
+                Z = solve_triangular(L, (X - self.means[j]).T, lower=True, check_finite=False)
+                logdet = 2.0 * np.sum(np.log(np.diag(L)))
+                out[:, j] = -0.5 * (d * _LOG_2PI + logdet + np.einsum("ij,ij->j", Z, Z))
+        elif self.kind == "diag":
+            for j, var in enumerate(p["var"]):
+                r2 = (X - self.means[j]) ** 2 / var
+                out[:, j] = -0.5 * (d * _LOG_2PI + np.sum(np.log(var)) + r2.sum(1))
+        else:
+            for j in range(len(self)):
+                U, lam, s = p["U"][j], p["lam"][j], p["noise"][j]
+                R = X - self.means[j]
+                proj = R @ U
+                maha = np.einsum("ij,ij->i", R, R) / s + (proj**2) @ (1.0 / lam - 1.0 / s)
+                logdet = np.sum(np.log(lam)) + (d - len(lam)) * math.log(s)
+                out[:, j] = -0.5 * (d * _LOG_2PI + logdet + maha)
+        return out
+
+
+def _class_moments(X: np.ndarray):
+    """Mean (float64) and covariance (float32, via Xc.T @ Xc) of the rows of X."""
+    mu = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+    Xc = X - mu
+    return mu, (Xc.T @ Xc) / np.float32(len(X) - 1)
+
+
+def _fit_gaussians(groups, kind: str, reg: float, rank: int | None, names) -> _Gaussians:
+    """One Gaussian per array of rows in ``groups`` (float32 (n_j, d) each)."""
+    moments = [_class_moments(Xj) for Xj in groups]
+    means = np.stack([mu for mu, _ in moments])
+    if kind == "full":
+        return _Gaussians.full(means, np.stack([C for _, C in moments]), reg, names)
+    if kind == "diag":
+        var = np.stack([np.diag(C).astype(np.float64) for _, C in moments]) + reg
+        if np.any(var <= 0):
+            j = int(np.flatnonzero(np.any(var <= 0, axis=1))[0])
+            raise ValueError(f"{names[j]} has pixels that never vary: use a ridge reg > 0")
+        return _Gaussians("diag", means, var=var, sd32=np.sqrt(var).astype(np.float32))
+    from scipy.linalg import eigh
+
+    d = means.shape[1]
+    Us, lams, noises = [], [], []
+    for j, (_, C) in enumerate(moments):
+        C = C.astype(np.float64)
+        lam, U = eigh(C, subset_by_index=[d - rank, d - 1], driver="evr")
+        lam, U = np.maximum(lam[::-1], 0.0), U[:, ::-1]
+        # probabilistic PCA: the discarded variance, spread evenly, is the isotropic noise
+        sigma2 = max(float(np.trace(C)) - float(lam.sum()), 0.0) / (d - rank)
+        sigma2 = min(sigma2, float(lam[-1]))
+        noise = sigma2 + reg
+        if noise <= 0:
+            raise ValueError(f"{names[j]} varies in fewer than {rank} directions: "
+                             "use a ridge reg > 0 or a smaller rank")
+        Us.append(U)
+        lams.append(lam + reg)
+        noises.append(noise)
+    U, lam, noise = np.stack(Us), np.stack(lams), np.array(noises)
+    W32 = (U * np.sqrt(lam - noise[:, None])[:, None, :]).astype(np.float32)
+    return _Gaussians("pca", means, U=U, lam=lam, noise=noise, W32=W32)
+
+
+# ----------------------------------------------------------------------------- estimators
+
+
+class _ClassConditional:
+    """What every class-conditional model shares: the prior, labels, sampling, scoring."""
+
+    _min_per_class = 2
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "classes_"):
+            raise ValueError(
+                f"this {type(self).__name__} is not fitted yet: call fit(X, y) first"
+            )
+
+    def _check_params(self) -> None:
+        if self.covariance not in self._allowed_covariances:
+            raise ValueError(
+                f"covariance must be one of {', '.join(map(repr, self._allowed_covariances))},"
+                f" got {self.covariance!r}"
+            )
+        _check_reg(self.reg)
+
+    def _split_classes(self, X, y):
+        """Validate (X, y), set classes_, class_count_, class_prior_; return rows per class."""
+        X = _check_images(X)
+        y = _check_labels(y, len(X))
+        classes, counts = np.unique(y, return_counts=True)
+        if len(classes) < 1:
+            raise ValueError("y contains no labels")
+        need = self._min_per_class
+        few = classes[counts < need]
+        if len(few):
+            k = few[0]
+            raise ValueError(
+                f"class {k} has {int(counts[classes == k][0])} digit(s); "
+                f"this model needs at least {need} per class"
+            )
+        order = np.argsort(y, kind="stable")
+        groups = np.split(X[order], np.cumsum(counts)[:-1])
+        self.classes_ = classes
+        self.class_count_ = counts.astype(np.int64)
+        self.class_prior_ = counts / counts.sum()
+        return groups
+
+    def _class_index(self, y) -> int:
+        self._check_fitted()
+        if isinstance(y, (bool, np.bool_)) or not isinstance(y, (numbers.Integral, np.integer)):
+            raise ValueError(f"y must be one class label (an integer), got {y!r}")
+        hit = np.flatnonzero(self.classes_ == y)
+        if not len(hit):
+            raise ValueError(
+                f"label {y} is not one of the fitted classes {self.classes_.tolist()}"
+            )
+        return int(hit[0])
+
+    def _finish(self, images: np.ndarray, clip: bool) -> np.ndarray:
+        images = images.reshape(len(images), *IMAGE_SHAPE)
+        return np.clip(images, 0.0, 1.0, out=images) if clip else images
+
+    def sample_labels(self, n_samples: int = 1, rng=None, prior: str = "learned") -> np.ndarray:
+        """Draw class labels, shape (n_samples,), from the learned prior or uniformly."""
+        self._check_fitted()
+        n_samples = _check_n_samples(n_samples)
+        if prior not in ("learned", "uniform"):
+            raise ValueError(f"prior must be 'learned' or 'uniform', got {prior!r}")
+        rng = np.random.default_rng(rng)
+        p = self.class_prior_ if prior == "learned" else None
+        return rng.choice(self.classes_, size=n_samples, p=p)
+
+    def sample(self, n_samples: int = 1, rng=None, prior: str = "learned", clip: bool = True):
+        """Draw labels from p(y) (or uniformly), then an image from p(x | y) for each.
+
+        Returns
+        -------
+        images : float32 (n_samples, 28, 28), in [0, 1] unless ``clip=False``
+        labels : int64 (n_samples,)
+        """
+        rng = np.random.default_rng(rng)
+        labels = self.sample_labels(n_samples, rng, prior)
+        images = np.empty((len(labels), N_PIXELS), np.float32)
+        for k in np.unique(labels):
+            rows = np.flatnonzero(labels == k)
+            images[rows] = self._sample_class(self._class_index(k), len(rows), rng)[0]
+        return self._finish(images, clip), labels
+
+    def class_log_likelihood(self, X) -> np.ndarray:
+        """log p(x | y) for every image and class: float64 (n, n_classes)."""
+        self._check_fitted()
+        return self._class_log_likelihood(_check_images(X))
+
+    def predict_joint_log_proba(self, X) -> np.ndarray:
+        """log p(x, y) = log p(x | y) + log p(y): float64 (n, n_classes)."""
+        with np.errstate(divide="ignore"):
+            return self.class_log_likelihood(X) + np.log(self.class_prior_)
+
+    def score_samples(self, X) -> np.ndarray:
+        """log p(x) = log sum_y p(x | y) p(y) per image: float64 (n,)."""
+        return _logsumexp(self.predict_joint_log_proba(X), axis=1)
+
+    def predict_log_proba(self, X) -> np.ndarray:
+        """log p(y | x): float64 (n, n_classes), columns in the order of ``classes_``."""
+        joint = self.predict_joint_log_proba(X)
+        return joint - _logsumexp(joint, axis=1)[:, None]
+
+    def predict_proba(self, X) -> np.ndarray:
+        """p(y | x): float64 (n, n_classes), rows sum to 1."""
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X) -> np.ndarray:
+        """The Bayes classifier: argmax_y log p(x | y) + log p(y)."""
+        joint = self.predict_joint_log_proba(X)
+        return self.classes_[np.argmax(joint, axis=1)]
+
+
+class ClassConditionalGaussian(_ClassConditional):
+    """One Gaussian p(x | y) per digit class and a prior p(y) from label counts.
+
+    Parameters
+    ----------
+    covariance : {"full", "diag", "pca"}
+        ``"full"``: a full 784 x 784 covariance per class (the classic tutorials' model).
+        ``"diag"``: independent pixels (naive Bayes). ``"pca"``: probabilistic PCA, a
+        rank-``rank`` Gaussian in the class's principal subspace plus isotropic noise.
+    reg : float >= 0
+        Ridge added to every covariance's diagonal. The full covariances are singular
+        (hundreds of border pixels never vary), so ``reg`` must be > 0 for ``"full"``;
+        a large ridge paints noise of std ``sqrt(reg)`` on the always-black border.
+    rank : int, optional
+        Only for ``"pca"`` (default 20): the number of principal directions per class.
+
+    Attributes
+    ----------
+    classes_ : int64 (n_classes,)
+    class_count_ : int64 (n_classes,), training digits per class
+    class_prior_ : float64 (n_classes,), count_k / n
+    means_ : float32 (n_classes, 28, 28)
+    """
+
+    _allowed_covariances = _COVARIANCES
+
+    def __init__(self, covariance: str = "full", reg: float = 1e-3, rank: int | None = None):
+        self.covariance = covariance
+        self.reg = reg
+        self.rank = rank
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.covariance == "full" and self.reg <= 0:
+            raise ValueError("covariance='full' needs reg > 0: every class covariance of "
+                             "MNIST is singular (border pixels never vary)")
+        if self.rank is not None and self.covariance != "pca":
+            raise ValueError("rank applies only to covariance='pca'")
+        if self.covariance == "pca":
+            r = self._rank()
+            if isinstance(r, bool) or not isinstance(r, numbers.Integral) or not 1 <= r < N_PIXELS:
+                raise ValueError(f"rank must be an integer in 1..{N_PIXELS - 1}, got {r!r}")
+
+    def _rank(self):
+        return DEFAULT_RANK if self.rank is None else self.rank
+
+    def fit(self, X, y) -> ClassConditionalGaussian:
+        """Learn p(y) and each class's Gaussian from images X (n, 28, 28) in [0, 1]."""
+        self._check_params()
+        groups = self._split_classes(X, y)
+        names = [f"class {k}" for k in self.classes_]
+        rank = int(self._rank()) if self.covariance == "pca" else None
+        self.gaussians_ = _fit_gaussians(groups, self.covariance, float(self.reg), rank, names)
+        # the means are float32 values (see _class_moments): means_ is exactly the model's
+        self.means_ = self.gaussians_.means.astype(np.float32).reshape(-1, *IMAGE_SHAPE)
+        return self
+
+    def covariance_matrix(self, y) -> np.ndarray:
+        """The regularised covariance of class ``y``: float64 (784, 784)."""
+        return self.gaussians_.covariance(self._class_index(y))
+
+    def _sample_class(self, j: int, n: int, rng):
+        return self.gaussians_.sample(j, n, rng), None
+
+    def _class_log_likelihood(self, X):
+        return self.gaussians_.logpdf(X)
+
+    def sample_given_y(self, y, n_samples: int = 1, rng=None, clip: bool = True) -> np.ndarray:
+        """Draw ``n_samples`` images of class ``y``: float32 (n_samples, 28, 28).
+
+        Values are clipped to [0, 1] (a Gaussian puts ~40% of pixel values outside);
+        ``clip=False`` returns the raw draws.
+        """
+        j = self._class_index(y)
+        n_samples = _check_n_samples(n_samples)
+        rng = np.random.default_rng(rng)
+        return self._finish(self._sample_class(j, n_samples, rng)[0], clip)
+
+
+class ClassConditionalMixture(_ClassConditional):
+    """A Gaussian mixture p(x | y) per digit class (scikit-learn's GaussianMixture, fit by EM).
+
+    Each component captures one way of writing the digit, so samples are sharper than
+    from a single Gaussian, whose mean blurs all styles together.
+
+    Parameters
+    ----------
+    n_components : int, components per class
+    covariance : {"full", "diag"}
+    reg : float > 0, ridge added to each component covariance (GaussianMixture's reg_covar)
+    max_iter, n_init, random_state : passed to GaussianMixture (random_state fixes EM's
+        initialisation, so a refit gives the same model)
+
+    Attributes
+    ----------
+    classes_, class_count_, class_prior_, means_ : as in :class:`ClassConditionalGaussian`
+        (``means_`` is each class's overall mean, the weighted mean of its components)
+    weights_ : float64 (n_classes, n_components), mixing weights within each class
+    component_means_ : float32 (n_classes, n_components, 28, 28)
+    """
+
+    _allowed_covariances = ("full", "diag")
+
+    def __init__(self, n_components: int = 3, covariance: str = "full", reg: float = 1e-3,
+                 max_iter: int = 100, n_init: int = 1, random_state: int | None = 0):
+        self.n_components = n_components
+        self.covariance = covariance
+        self.reg = reg
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.random_state = random_state
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        if self.reg <= 0:
+            raise ValueError("a mixture needs reg > 0: component covariances are singular")
+        m = self.n_components
+        if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
+            raise ValueError(f"n_components must be a positive integer, got {m!r}")
+        self._min_per_class = max(2, int(m))
+
+    def fit(self, X, y) -> ClassConditionalMixture:
+        """Learn p(y) and, by EM, a mixture of Gaussians for each class."""
+        self._check_params()
+        groups = self._split_classes(X, y)
+        from sklearn.mixture import GaussianMixture  # slow to import: only when fitting
+
+        m = int(self.n_components)
+        means, covs, weights = [], [], []
+        for Xk in groups:
+            gm = GaussianMixture(m, covariance_type=self.covariance, reg_covar=float(self.reg),
+                                 max_iter=self.max_iter, n_init=self.n_init,
+                                 random_state=self.random_state)
+            gm.fit(Xk.astype(np.float64))
+            means.append(gm.means_)
+            covs.append(gm.covariances_)
+            weights.append(gm.weights_)
+        means = np.concatenate(means)
+        names = [f"component {i} of class {k}" for k in self.classes_ for i in range(m)]
+        if self.covariance == "full":
+            # GaussianMixture's covariances already include reg_covar
+            self.gaussians_ = _Gaussians.full(means, np.concatenate(covs), 0.0, names)
+        else:
+            var = np.concatenate(covs)
+            self.gaussians_ = _Gaussians("diag", means, var=var,
+                                         sd32=np.sqrt(var).astype(np.float32))
+        self.weights_ = np.stack(weights)
+        self.component_means_ = means.astype(np.float32).reshape(len(self.classes_), m,
+                                                                 *IMAGE_SHAPE)
+        self.means_ = np.einsum("km,kmd->kd", self.weights_, means.reshape(len(groups), m, -1))
+        self.means_ = self.means_.astype(np.float32).reshape(-1, *IMAGE_SHAPE)
+        return self
+
+    def covariance_matrix(self, y, component: int) -> np.ndarray:
+        """The covariance of one component of class ``y``: float64 (784, 784)."""
+        j = self._class_index(y)
+        if not 0 <= component < self.weights_.shape[1]:
+            raise ValueError(f"component must be in 0..{self.weights_.shape[1] - 1}")
+        return self.gaussians_.covariance(j * self.weights_.shape[1] + component)
+
+    def _sample_class(self, j: int, n: int, rng):
+        m = self.weights_.shape[1]
+        comps = rng.choice(m, size=n, p=self.weights_[j])
+        out = np.empty((n, N_PIXELS), np.float32)
+        for c in np.unique(comps):
+            rows = np.flatnonzero(comps == c)
+            out[rows] = self.gaussians_.sample(j * m + c, len(rows), rng)
+        return out, comps
+
+    def _class_log_likelihood(self, X):
+        m = self.weights_.shape[1]
+        logpdf = self.gaussians_.logpdf(X).reshape(len(X), len(self.classes_), m)
+        with np.errstate(divide="ignore"):
+            return _logsumexp(logpdf + np.log(self.weights_), axis=2)
+
+    def sample_given_y(self, y, n_samples: int = 1, rng=None, clip: bool = True,
+                       return_components: bool = False):
+        """Draw ``n_samples`` images of class ``y``: float32 (n_samples, 28, 28).
+
+        With ``return_components=True`` also returns, for each image, the index of the
+        component it came from (int64 (n_samples,)): ``component_means_[j][that]``.
+        """
+        j = self._class_index(y)
+        n_samples = _check_n_samples(n_samples)
+        rng = np.random.default_rng(rng)
+        images, comps = self._sample_class(j, n_samples, rng)
+        images = self._finish(images, clip)
+        return (images, comps.astype(np.int64)) if return_components else images
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class ClassifierReport:
+    """A class-conditional model used as a classifier on labelled images.
+
+    accuracy : float; confusion : int64 (n_classes, n_classes), rows = true class,
+    columns = predicted, in the order of ``classes``; predictions : (n,);
+    log_likelihood : float64 (n, n_classes), log p(x | y) for every image and class.
+    """
+
+    accuracy: float
+    confusion: np.ndarray
+    classes: np.ndarray
+    predictions: np.ndarray
+    log_likelihood: np.ndarray
+
+
+def evaluate_classifier(model: _ClassConditional, X, y) -> ClassifierReport:
+    """Accuracy, confusion matrix and per-class log-likelihoods of ``model`` on (X, y)."""
+    model._check_fitted()
+    X = _check_images(X)
+    y = _check_labels(y, len(X))
+    unknown = np.setdiff1d(y, model.classes_)
+    if len(unknown):
+        raise ValueError(f"label {unknown[0]} is not one of the fitted classes "
+                         f"{model.classes_.tolist()}")
+    loglik = model._class_log_likelihood(X)
+    with np.errstate(divide="ignore"):
+        pred = model.classes_[np.argmax(loglik + np.log(model.class_prior_), axis=1)]
+    k = len(model.classes_)
+    true_i = np.searchsorted(model.classes_, y)
+    pred_i = np.searchsorted(model.classes_, pred)
+    confusion = np.bincount(true_i * k + pred_i, minlength=k * k).reshape(k, k)
+    return ClassifierReport(float(np.mean(pred == y)), confusion, model.classes_.copy(),
+                            pred, loglik)
+
+
+def drop_class_share(labels, label: int, share: float, rng=0) -> np.ndarray:
+    """Indices that keep every digit except a random ``share`` of class ``label``'s.
+
+    A fixed ``rng`` (default 0) drops the same digits every time. Returns sorted indices.
+    """
+    labels = np.asarray(labels)
+    if isinstance(share, bool) or not isinstance(share, numbers.Real) or not 0 <= share <= 1:
+        raise ValueError(f"share must be a number in [0, 1], got {share!r}")
+    rows = np.flatnonzero(labels == label)
+    n_drop = int(round(share * len(rows)))
+    dropped = np.random.default_rng(rng).permutation(rows)[:n_drop]
+    return np.setdiff1d(np.arange(len(labels)), dropped)
