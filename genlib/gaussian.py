@@ -6,7 +6,8 @@ classifier ``argmax_y log p(x | y) + log p(y)``.
 
 Speed comes from doing the heavy algebra once at fit time: each class covariance is a
 float32 ``Xc.T @ Xc`` (not ``np.cov``), factorised once, and a sample is ``mu + z @ L.T``.
-Log-densities use the float64 Cholesky factor of the same regularised covariance. Only numpy is imported here; scipy and scikit-learn are imported when needed.
+Log-densities use the float64 Cholesky factor of the same regularised covariance.
+Only numpy is imported here; scipy and scikit-learn are imported when needed.
 """
 
 from __future__ import annotations

@@ -144,8 +144,9 @@ def test_sample_labels_follow_learned_or_uniform_prior(mnist):
     X, y = mnist.train.images, mnist.train.labels
     keep = drop_class_share(y, 0, 0.95)
     model = ClassConditionalGaussian("diag").fit(X[keep], y[keep])
-    learned = np.bincount(model.sample_labels(50_000, rng=0), minlength=10) / 50_000
-    uniform = np.bincount(model.sample_labels(50_000, rng=0, prior="uniform"), minlength=10) / 50_000
+    n = 50_000
+    learned = np.bincount(model.sample_labels(n, rng=0), minlength=10) / n
+    uniform = np.bincount(model.sample_labels(n, rng=0, prior="uniform"), minlength=10) / n
     np.testing.assert_allclose(learned, model.class_prior_, atol=0.006)
     np.testing.assert_allclose(uniform, 0.1, atol=0.006)
 
@@ -210,8 +211,9 @@ def test_mixture_matches_sklearn_gaussian_mixture(small, mixture):
     np.testing.assert_allclose(mixture.weights_[j], gm.weights_)
     np.testing.assert_allclose(mixture.component_means_[j].reshape(2, -1), gm.means_, atol=1e-6)
     np.testing.assert_allclose(mixture.covariance_matrix(7, 1), gm.covariances_[1], atol=1e-6)
-    np.testing.assert_allclose(mixture.class_log_likelihood(X[:30])[:, j],
-                               gm.score_samples(X[:30].reshape(30, -1).astype(np.float64)), rtol=1e-6)
+    X30 = X[:30].reshape(30, -1).astype(np.float64)  # float32 would make sklearn score in float32
+    np.testing.assert_allclose(mixture.class_log_likelihood(X30)[:, j], gm.score_samples(X30),
+                               rtol=1e-6)
 
 
 def test_mixture_components_drawn_by_weight_with_component_means(mixture):
