@@ -231,7 +231,7 @@ def make(family: str, **params) -> Dist:
     dist = Dist(family, tuple(values))
     with np.errstate(all="ignore"):
         lo, hi = dist.plot_range()
-    if not (np.isfinite(lo) and np.isfinite(hi) and hi - lo > 1e-12 * max(1.0, abs(lo))):
+    if not (abs(lo) < 1e12 and abs(hi) < 1e12 and hi - lo > 1e-12 * max(1.0, abs(lo))):
         raise ValueError(f"{dist} is too extreme to draw: its central mass spans "
                          f"[{lo:g}, {hi:g}]; choose less extreme parameters")
     return dist
@@ -651,7 +651,7 @@ def crosshair_svg(backdrop: Backdrop, dist: Dist, z: float) -> str:
   <circle cx="{px:.2f}" cy="{zy:.2f}" r="4" fill="{RED}"/>
   <circle cx="{px:.2f}" cy="{cb:.2f}" r="4" fill="{RED}"/>
   <text x="{cl + 10:.2f}" y="{zy - 7:.2f}" fill="{GREEN}" {font}>z = {z:.4f}</text>
-  <text x="{px + (-8 if right else 8):.2f}" y="{cb - 10:.2f}" fill="{RED}" {font}
+  <text x="{px + (-10 if right else 10):.2f}" y="{cb - 10:.2f}" fill="{RED}" {font}
    text-anchor="{'end' if right else 'start'}">{label}</text>
  </g>
 </svg>"""

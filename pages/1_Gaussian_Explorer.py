@@ -69,8 +69,9 @@ def params_ui(family: str) -> dict:
         ss.setdefault(k, p.default)
         ss.setdefault(k + "_s", float(min(max(ss[k], p.lo), p.hi)))
         left, right = st.columns([3, 2], vertical_alignment="bottom")
-        left.slider(p.label, p.lo, p.hi, step=p.step, key=k + "_s", on_change=from_slider,
-                    args=(k,))
+        decimals = max(0, -int(np.floor(np.log10(p.step))))
+        left.slider(p.label, p.lo, p.hi, step=p.step, format=f"%.{decimals}f", key=k + "_s",
+                    on_change=from_slider, args=(k,))
         right.number_input(f"{p.symbol} (type any value)", step=p.step, format="%g", key=k,
                            on_change=from_number, args=(k, p))
         values[p.name] = ss[k]
@@ -122,17 +123,16 @@ with picture:
     off = "" if lo <= x <= hi else f" (x = {x:.4g} lies off the chart)"
     st.caption(f"Green dot: z on the cdf's axis. Across to the cdf, down to x = ppf(z){off}. "
                "The shaded area under the pdf, left of x, is z.")
-
-st.subheader("Sanity checks from the tutorial")
-rows = gd.sanity_checks(dist)
-if dist.family == "normal":
-    st.markdown(md_table({"z": [f"{r['z']:.4f}" for r in rows], "ppf(z)": [f"{r['ppf']:.4f}" for r in rows],
-              "expected": [f"{r['label']} = {r['expected']:g}" for r in rows],
-              "agrees (rounded)": ["✓" if r["ok"] else "✗" for r in rows]}))
-else:
-    st.markdown(md_table({"z": [f"{r['z']:.4f}" for r in rows], "ppf(z)": [f"{r['ppf']:.5g}" for r in rows],
-              "cdf(ppf(z))": [f"{r['cdf_of_ppf']:.4f}" for r in rows],
-              "round trip": ["✓" if r["ok"] else "✗" for r in rows]}))
+    st.markdown("**Sanity checks from the tutorial**")
+    rows = gd.sanity_checks(dist)
+    columns = {"z": [f"{r['z']:.4f}" for r in rows], "ppf(z)": [f"{r['ppf']:.6g}" for r in rows]}
+    if dist.family == "normal":
+        columns["expected"] = [f"{r['label']} = {r['expected']:g}" for r in rows]
+        columns["agrees (rounded)"] = ["✓" if r["ok"] else "✗" for r in rows]
+    else:
+        columns["cdf(ppf(z))"] = [f"{r['cdf_of_ppf']:.4f}" for r in rows]
+        columns["round trip"] = ["✓" if r["ok"] else "✗" for r in rows]
+    st.markdown(md_table(columns))
 
 st.subheader("Sampling: n uniform zs in, n data points out")
 c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")
@@ -182,7 +182,7 @@ else:
     st.markdown(md_table({"n": [f"{r['n']:,}" for r in table],
               "μ̂": [f"{r['mu_hat']:.4f}" for r in table],
               "σ̂": [f"{r['sigma_hat']:.4f}" for r in table],
-              "|μ̂ − μ|": [f"{r['mu_error']:.4f}" for r in table],
+              "error of μ̂": [f"{r['mu_error']:.4f}" for r in table],
               "σ/√n": [f"{r['se_mu']:.4f}" for r in table]}))
 
 # Keep the URL in step with the view (the last valid one), so a link reopens it exactly.
