@@ -1,0 +1,117 @@
+"""Turn a photo or drawing of one handwritten digit into a 28 x 28 MNIST-like image.
+
+MNIST's recipe (LeCun et al.): the digit is size-normalised to fit a 20 x 20 box keeping its
+aspect ratio (anti-aliased, hence grey levels), then placed in a 28 x 28 field so that its
+centre of mass sits at the centre. MNIST digits are light ink on a black background, so a
+dark-on-light image is inverted first.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+
+__all__ = ["prepare_digit", "MAX_BYTES", "MAX_PIXELS"]
+
+MAX_BYTES = 20 * 1024 * 1024  # a phone photo is a few MB
+MAX_PIXELS = 50_000_000  # decoding more would take seconds and gigabytes
+_WORK_SIDE = 400  # big images are shrunk to about this before the fine work
+
+
+def _open(data: bytes):
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise ValueError("the file is empty")
+    if len(data) > MAX_BYTES:
+        raise ValueError(f"the file is {len(data) / 2**20:.0f} MB; upload an image under "
+                         f"{MAX_BYTES // 2**20} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ValueError(f"the image is {w} x {h} pixels; use one under "
+                                 f"{MAX_PIXELS // 1_000_000} megapixels")
+            if w < 1 or h < 1:
+                raise ValueError("the image has no pixels")
+            img.draft("L", (_WORK_SIDE, _WORK_SIDE))  # JPEG: decode at reduced size, fast
+            img.load()
+    except ValueError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombWarning,
+            Image.DecompressionBombError) as e:
+        if isinstance(e, UnidentifiedImageError):
+            raise ValueError("this is not an image PIL can read; upload a PNG or JPEG") from None
+        raise ValueError(f"the image is too large to decode safely; use one under "
+                         f"{MAX_PIXELS // 1_000_000} megapixels") from None
+    except (OSError, SyntaxError, EOFError) as e:
+        raise ValueError(f"the image is damaged or truncated ({e})") from None
+    return img
+
+
+def _to_gray(img) -> np.ndarray:
+    """Grey levels in [0, 1]; transparent pixels take the colour of the background."""
+    from PIL import Image, ImageOps
+
+    img = ImageOps.exif_transpose(img)  # phone photos carry their rotation in EXIF
+    if img.mode in ("P", "PA"):
+        img = img.convert("RGBA")
+    if "A" in img.getbands():
+        rgba = img.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), np.float32) / 255.0
+        gray = np.asarray(rgba.convert("L"), np.float32) / 255.0
+        if alpha.min() < 1.0:
+            # Drawn strokes on a transparent canvas: ink is where alpha is, so put the
+            # strokes on the opposite of their own colour.
+            ink = gray[alpha > 0.5]
+            bg = 1.0 if ink.size == 0 or ink.mean() < 0.5 else 0.0
+            gray = alpha * gray + (1 - alpha) * bg
+        img = Image.fromarray((gray * 255).round().astype(np.uint8), "L")
+    else:
+        img = img.convert("L")
+    if max(img.size) > _WORK_SIDE:
+        img.thumbnail((_WORK_SIDE, _WORK_SIDE), Image.Resampling.BOX)
+    return np.asarray(img, np.float32) / 255.0
+
+
+def prepare_digit(data: bytes) -> np.ndarray:
+    """Image file bytes (PNG, JPEG, ...) -> float32 (28, 28) in [0, 1], light digit on black.
+
+    Raises ValueError with a message for a user when the file is empty, not an image,
+    too large, or shows no digit (a blank or uniform image).
+    """
+    from PIL import Image
+
+    gray = _to_gray(_open(data))
+    # The background is the commonest border tone: invert dark-on-light images.
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    bg = float(np.median(border))
+    ink = gray - bg if bg < 0.5 else bg - gray
+    ink = np.clip(ink, 0, None)
+    peak = float(ink.max())
+    if peak < 0.15:
+        raise ValueError("no digit found: the image is blank or has too little contrast")
+    ink = ink / peak
+    ink[ink < 0.2] = 0.0  # paper texture and JPEG noise are not ink
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    h, w = crop.shape
+    scale = 20.0 / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = Image.fromarray((crop * 255).round().astype(np.uint8), "L")
+    small = np.asarray(small.resize((nw, nh), Image.Resampling.LANCZOS), np.float32) / 255.0
+    small = np.clip(small, 0, 1)
+    # Centre of mass to pixel (14, 14) of the 28 x 28 field (integer shift, as MNIST did;
+    # MNIST's own digits have their mean centre of mass there, in index coordinates).
+    yy, xx = np.indices(small.shape)
+    mass = small.sum()
+    cy, cx = (yy * small).sum() / mass, (xx * small).sum() / mass
+    top = int(np.clip(round(14 - cy), 0, 28 - nh))
+    left = int(np.clip(round(14 - cx), 0, 28 - nw))
+    out = np.zeros((28, 28), np.float32)
+    out[top:top + nh, left:left + nw] = small
+    return out
