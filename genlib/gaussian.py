@@ -24,6 +24,7 @@ __all__ = [
     "ClassifierReport",
     "evaluate_classifier",
     "drop_class_share",
+    "cap_per_class",
 ]
 
 IMAGE_SHAPE = (28, 28)
@@ -588,3 +589,16 @@ def drop_class_share(labels, label: int, share: float, rng=0) -> np.ndarray:
     n_drop = int(round(share * len(rows)))
     dropped = np.random.default_rng(rng).permutation(rows)[:n_drop]
     return np.setdiff1d(np.arange(len(labels)), dropped)
+
+
+def cap_per_class(labels, n_max: int, rng=0) -> np.ndarray:
+    """Sorted indices keeping at most ``n_max`` random digits of each class (fixed by ``rng``).
+
+    EM for a full-covariance mixture in 784 dimensions is slow; a cap keeps a refit short.
+    """
+    labels = np.asarray(labels)
+    if isinstance(n_max, bool) or not isinstance(n_max, numbers.Integral) or n_max < 1:
+        raise ValueError(f"n_max must be a positive integer, got {n_max!r}")
+    rng = np.random.default_rng(rng)
+    keep = [rng.permutation(np.flatnonzero(labels == k))[:n_max] for k in np.unique(labels)]
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)

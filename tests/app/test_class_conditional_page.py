@@ -1,0 +1,96 @@
+"""AppTest behaviour of the class-conditional sampling page (widgets found by key)."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = "pages/2_Class_Conditional_Sampling.py"
+
+
+@pytest.fixture
+def at():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def images(at) -> list[str]:
+    """The media URL of every image: it is a hash of the image, so equal URLs mean equal images."""
+    return [i.url for img in at.image for i in img.proto.imgs]
+
+
+def caption_text(at) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def image_captions(at) -> str:
+    return " ".join(i.caption for img in at.image for i in img.proto.imgs)
+
+
+def test_page_shows_mean_samples_grids_and_accuracy(at):
+    """First render: mean, samples, class grids, training grid and a plausible accuracy."""
+    assert len(at.image) >= 7
+    assert at.get("download_button")
+    accuracy = float(at.metric[0].value.rstrip("%"))
+    assert 80 < accuracy <= 100  # full-covariance Gaussians classify the sample's digits well
+    assert not at.error
+
+
+def test_resample_changes_samples_and_seed_repeats_them(at):
+    """Resample draws new samples; the same seed and draw count give the same images."""
+    first = images(at)[1]
+    at.button(key="cc_resample").click().run()
+    second = images(at)[1]
+    assert second != first
+    again = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    again.switch_page(PAGE).run()
+    assert images(again)[1] == first  # a fresh session with seed 0 repeats the first draw
+    at.number_input(key="cc_seed").set_value(7).run()
+    assert images(at)[1] not in (first, second)
+
+
+def test_picking_a_digit_changes_mean_image(at):
+    """Choosing another digit shows that digit's mean and names it in the caption."""
+    before = images(at)[0]
+    at.segmented_control(key="cc_digit").set_value(8).run()
+    assert images(at)[0] != before
+    assert "Mean of the 8s" in image_captions(at)
+
+
+def test_dropping_a_class_lowers_its_learned_prior(at):
+    """Dropping 90% of the 5s leaves a tenth of them and the text reports the smaller p(y)."""
+    at.selectbox(key="cc_drop_digit").set_value(5).run()
+    at.slider(key="cc_drop_share").set_value(90).run()
+    assert not at.exception and not at.error
+    text = " ".join(m.value for m in at.markdown)
+    assert "**40** 5s of 3,640 digits" in text
+    assert "p(y = 5) = 0.011" in text
+
+
+@pytest.mark.parametrize("cov", ["diag", "pca"])
+def test_other_covariance_models_render(at, cov):
+    """Diagonal and PCA models fit and render without error; the caption explains them."""
+    at.radio(key="cc_cov").set_value(cov).run()
+    assert not at.exception and not at.error
+    expected = {"diag": "naive Bayes", "pca": "main ways a class varies"}[cov]
+    assert expected in caption_text(at)
+
+
+def test_mixture_shows_component_means_beside_samples(at):
+    """With two components per class, the samples come with their components' means."""
+    at.radio(key="cc_cov").set_value("diag").run()
+    at.slider(key="cc_components").set_value(2).run()
+    assert not at.exception and not at.error
+    assert "the mean of the component it came from" in image_captions(at)
+
+
+def test_typical_digits_follow_chosen_class(at):
+    """Choosing a class for the typicality grids swaps both grids."""
+    before = images(at)
+    at.selectbox(key="cc_typical").set_value(1).run()
+    after = images(at)
+    assert len(set(after) - set(before)) >= 2
+    assert not at.error
