@@ -94,6 +94,11 @@ def _conv_relu_pool(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.n
     return np.maximum(out, 0, out=out)
 
 
+def _softmax(z: np.ndarray) -> np.ndarray:
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
 class Classifier:
     """Numpy forward pass of the judge CNN over saved weights.
 
@@ -162,19 +167,16 @@ class Classifier:
 
     def predict_proba(self, images) -> np.ndarray:
         """Class probabilities, float32 (n, 10), rows summing to 1."""
-        z = self.logits(images)
-        z = z - z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+        return _softmax(self.logits(images))
 
     def predict(self, images) -> np.ndarray:
         """Most likely digit per image, int64 (n,)."""
         return self.logits(images).argmax(axis=1).astype(np.int64)
 
-    def predict_all(self, images) -> tuple[np.ndarray, np.ndarray]:
-        """Labels (n,) and features (n, 128) from a single forward pass."""
+    def predict_all(self, images) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Labels (n,), probabilities (n, 10) and features (n, 128) from one forward pass."""
         feats, logits = self._forward(self._check(images))
-        return logits.argmax(axis=1).astype(np.int64), feats
+        return logits.argmax(axis=1).astype(np.int64), _softmax(logits), feats
 
     def score(self, images, labels) -> float:
         """Accuracy on labelled digits."""

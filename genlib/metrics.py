@@ -7,6 +7,9 @@ this module turns them into numbers a person can read:
 - :func:`coverage`: which digits does a model produce, and how evenly (entropy, mode collapse)?
 - :func:`frechet_distance`: how far the samples' feature distribution is from real digits'.
 - :func:`memorisation`: is each sample a new digit, or a copy of a training digit?
+- :func:`recall`: do the samples reach all kinds of real digits (diversity)?
+- :func:`judge_confidence`: does the judge recognise a digit in each sample?
+- :func:`diversity`: are the samples as varied as real digits, or near-duplicates?
 - :func:`nats_to_bits_per_pixel`: likelihoods on a per-pixel scale.
 """
 
@@ -24,6 +27,10 @@ __all__ = [
     "frechet_distance",
     "nearest_neighbours",
     "memorisation",
+    "knn_radii",
+    "recall",
+    "judge_confidence",
+    "diversity",
     "nats_to_bits_per_pixel",
     "bits_per_pixel_to_nats",
     "N_PIXELS",
@@ -196,7 +203,8 @@ class Memorisation:
     ratio: float
 
 
-def memorisation(samples, train_images, reference_real, chunk: int = 1024) -> Memorisation:
+def memorisation(samples, train_images, reference_real=None, chunk: int = 1024,
+                 reference_distance=None) -> Memorisation:
     """Nearest training image per sample and the sample/real median-distance ratio.
 
     Parameters
@@ -204,14 +212,93 @@ def memorisation(samples, train_images, reference_real, chunk: int = 1024) -> Me
     samples : images (n, 28, 28) from a model
     train_images : images (N, 28, 28) the model learned from
     reference_real : held-out real images (m, 28, 28), never seen in training
+    reference_distance : optional, their nearest-training distances computed before (the
+        same for every model, so a scoreboard computes them once); replaces ``reference_real``
     """
     train = _flat(train_images, "train_images")
     index, distance = nearest_neighbours(samples, train, chunk)
-    _, ref = nearest_neighbours(reference_real, train, chunk)
+    if reference_distance is not None:
+        ref = np.asarray(reference_distance, dtype=np.float64)
+    elif reference_real is not None:
+        _, ref = nearest_neighbours(reference_real, train, chunk)
+    else:
+        raise ValueError("memorisation needs held-out real digits to compare with")
     ref_median = float(np.median(ref))
     if ref_median <= 0:
         raise ValueError("the held-out digits are copies of training digits: no reference")
     return Memorisation(index, distance, ref, float(np.median(distance)) / ref_median)
+
+
+def _sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances between rows, float64 (len(a), len(b)), clipped at 0."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    return np.maximum(d2, 0.0, out=d2)
+
+
+def knn_radii(feats, k: int = 5) -> np.ndarray:
+    """Distance from each point to its k-th nearest other point, float64 (n,)."""
+    x = np.asarray(feats, np.float64)
+    if x.ndim != 2 or len(x) <= k:
+        raise ValueError(f"need more than k={k} points of shape (n, d), got {x.shape}")
+    d2 = _sq_distances(x, x)
+    np.fill_diagonal(d2, np.inf)
+    return np.sqrt(np.partition(d2, k - 1, axis=1)[:, k - 1])
+
+
+def recall(real_feats, sample_feats, k: int = 5, radii=None) -> float:
+    """Share of real digits with a sample nearby: the samples' diversity, in [0, 1].
+
+    Each real digit gets a ball reaching its k-th nearest real neighbour (in judge features);
+    recall is the share of balls holding at least one sample (the "coverage" of Naeem et al.
+    2020). Ten repeated mean images reach ~10% of the balls, fresh real digits ~100%. It grows
+    with the number of samples: compare models at the same n.
+    """
+    real = np.asarray(real_feats, np.float64)
+    fake = np.asarray(sample_feats, np.float64)
+    if fake.ndim != 2 or len(fake) == 0 or fake.shape[1:] != real.shape[1:]:
+        raise ValueError(f"sample features must have shape (n, {real.shape[-1]}), "
+                         f"got {fake.shape}")
+    radii = knn_radii(real, k) if radii is None else np.asarray(radii, np.float64)
+    hit = np.zeros(len(real), bool)
+    for start in range(0, len(fake), 2048):  # bounds the distance matrix
+        d2 = _sq_distances(fake[start: start + 2048], real)
+        hit |= (d2 <= radii[None, :] ** 2).any(axis=0)
+    return float(hit.mean())
+
+
+def diversity(sample_feats, real_feats) -> float:
+    """How spread out samples are, relative to real digits: 1 ~ as varied as real digits.
+
+    The median distance from each sample to its nearest *other* sample, divided by the same
+    for real digits (judge features). Repeated images score 0; pass the same number of
+    samples and real digits, since the distances shrink as n grows.
+    """
+    def median_nn(x, name):
+        x = np.asarray(x, np.float64)
+        if x.ndim != 2 or len(x) < 2:
+            raise ValueError(f"{name} must have shape (n, d) with n >= 2, got {x.shape}")
+        best = np.full(len(x), np.inf)
+        for start in range(0, len(x), 2048):
+            d2 = _sq_distances(x[start: start + 2048], x)
+            d2[np.arange(len(d2)), start + np.arange(len(d2))] = np.inf  # not itself
+            best[start: start + 2048] = d2.min(axis=1)
+        return float(np.median(np.sqrt(best)))
+
+    base = median_nn(real_feats, "real_feats")
+    if base <= 0:
+        raise ValueError("the real digits are all identical: no reference spread")
+    return median_nn(sample_feats, "sample_feats") / base
+
+
+def judge_confidence(proba) -> float:
+    """Mean top class probability the judge gives the samples: ~0.98 for real digits, lower
+    for blobs and scribbles it cannot place (the idea behind the Inception Score)."""
+    p = np.asarray(proba, np.float64)
+    if p.ndim != 2 or len(p) == 0:
+        raise ValueError(f"proba must have shape (n, n_classes) with n >= 1, got {p.shape}")
+    return float(p.max(axis=1).mean())
 
 
 def nats_to_bits_per_pixel(nats, n_pixels: int = N_PIXELS):

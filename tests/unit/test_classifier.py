@@ -52,8 +52,9 @@ def test_outputs_have_documented_shapes_and_dtypes(mnist, judge):
     np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
     f = judge.features(x)
     assert f.dtype == np.float32 and f.shape == (37, classifier.N_FEATURES)
-    labels, feats = judge.predict_all(x)
+    labels, proba, feats = judge.predict_all(x)
     np.testing.assert_array_equal(labels, judge.predict(x))
+    np.testing.assert_allclose(proba, p, rtol=1e-6)
     np.testing.assert_array_equal(feats, f)
 
 

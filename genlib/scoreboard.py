@@ -1,0 +1,452 @@
+"""One scoreboard across every model: the same held-out digits, the same judge, the same n.
+
+Each row is one model (or a reference): its samples are judged by the CNN of
+:mod:`genlib.classifier` and scored by :mod:`genlib.metrics`. Two reference rows frame the
+numbers: **real held-out digits** (the best any model can do) and **class means** (ten mean
+images repeated: on-support, but no diversity at all).
+
+The held-out split is cut once, with a fixed permutation, into
+
+- the *reference* half R: the real digits every model is compared with (Frechet distance,
+  precision/recall balls, nearest-training distances of real digits);
+- the *real* half B: the samples of the "real held-out digits" row.
+
+Sample-size-sensitive figures (Frechet distance, recall) use the same number of samples for
+every row: ``min(n_samples, len(B))``. Likelihoods are measured on R.
+
+numpy/scipy only: Gaussians are fitted here, the VAE and GAN load their shipped weights and
+run numpy forward passes. Nothing imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from genlib import metrics
+
+__all__ = [
+    "Reference",
+    "ModelSpec",
+    "MODELS",
+    "REFERENCE_ROWS",
+    "prepare_reference",
+    "evaluate_samples",
+    "available_models",
+    "load_model",
+    "model_version",
+    "score_model",
+    "compute_scoreboard",
+    "to_csv",
+    "COLUMNS",
+]
+
+CODE_VERSION = "1"  # bump when a figure's definition changes: invalidates cached rows
+MAX_REFERENCE = 1000  # real digits in R: enough for stable figures, cheap nearest neighbours
+K_NEIGHBOURS = 5
+
+
+# ----------------------------------------------------------------------------- the reference
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Everything about the real data that every row is measured against.
+
+    Attributes
+    ----------
+    train_images : float32 (N, 28, 28), what the models learned from
+    ref_images : float32 (m, 28, 28), the reference half R of the held-out split (also the
+        digits every likelihood is measured on)
+    ref_feats : float32 (m, 128), judge features of R
+    ref_radii : float64 (m,), k-NN radii of R in feature space
+    ref_nn_distance : float64 (m,), pixel distance of each R digit to its nearest training digit
+    real_images, real_labels : the other half B, the samples of the "real" row
+    real_feats : float32, judge features of B (the spread that diversity is relative to)
+    """
+
+    train_images: np.ndarray
+    ref_images: np.ndarray
+    ref_feats: np.ndarray
+    ref_radii: np.ndarray
+    ref_nn_distance: np.ndarray
+    real_images: np.ndarray
+    real_labels: np.ndarray
+    real_feats: np.ndarray
+
+    @property
+    def n_compare(self) -> int:
+        return len(self.real_images)
+
+
+def prepare_reference(mnist, judge, max_reference: int = MAX_REFERENCE) -> Reference:
+    """Split the held-out digits into R and B (a fixed permutation) and precompute R's figures."""
+    test = mnist.test
+    if len(test) < 2 * (K_NEIGHBOURS + 1):
+        raise ValueError(f"the held-out split has {len(test)} digits; the scoreboard needs "
+                         f"at least {2 * (K_NEIGHBOURS + 1)}")
+    order = np.random.default_rng(0).permutation(len(test))  # fixed: same digits every time
+    m = min(len(test) // 2, max_reference)
+    # B stays shuffled: the held-out split is sorted by class, and the real row takes B[:n]
+    ref_idx, real_idx = np.sort(order[:m]), order[m:]
+    ref_images = test.images[ref_idx]
+    ref_feats = judge.features(ref_images)
+    _, ref_nn = metrics.nearest_neighbours(ref_images, mnist.train.images)
+    return Reference(
+        train_images=mnist.train.images,
+        ref_images=ref_images,
+        ref_feats=ref_feats,
+        ref_radii=metrics.knn_radii(ref_feats, K_NEIGHBOURS),
+        ref_nn_distance=ref_nn,
+        real_images=test.images[real_idx],
+        real_labels=test.labels[real_idx],
+        real_feats=judge.features(test.images[real_idx]),
+    )
+
+
+def evaluate_samples(samples, judge, reference: Reference, labels=None,
+                     n_compare: int | None = None) -> dict:
+    """All sample figures for one set of samples.
+
+    Parameters
+    ----------
+    samples : float (n, 28, 28) in [0, 1]
+    judge : a :class:`genlib.classifier.Classifier`
+    reference : from :func:`prepare_reference`
+    labels : optional int (n,), the digit each sample was drawn for (class-conditional models)
+    n_compare : samples used by n-sensitive figures (Frechet, recall); default all
+
+    Returns
+    -------
+    dict with ``pred`` (judged labels), ``coverage`` (:class:`metrics.Coverage`),
+    ``consistency`` (or None), ``frechet`` and ``diversity`` (None below 2 samples),
+    ``confidence``, ``recall``, ``memorisation`` (:class:`metrics.Memorisation`), ``n``,
+    ``n_compare``.
+    """
+    x = np.asarray(samples, np.float32)
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
+        raise ValueError(f"samples must have shape (n, 28, 28) with n >= 1, got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("samples contain NaN or infinite values")
+    pred, proba, feats = judge.predict_all(x)
+    n_cmp = len(x) if n_compare is None else max(1, min(int(n_compare), len(x)))
+    cmp_feats = feats[:n_cmp]
+    return {
+        "n": len(x),
+        "n_compare": n_cmp,
+        "pred": pred,
+        "coverage": metrics.coverage(pred),
+        "consistency": None if labels is None else metrics.class_consistency(pred, labels),
+        "frechet": metrics.frechet_distance(cmp_feats, reference.ref_feats) if n_cmp >= 2
+        else None,
+        "confidence": metrics.judge_confidence(proba),
+        "recall": metrics.recall(reference.ref_feats, cmp_feats, K_NEIGHBOURS,
+                                 reference.ref_radii),
+        "diversity": metrics.diversity(cmp_feats, reference.real_feats[:n_cmp])
+        if n_cmp >= 2 else None,
+        "memorisation": metrics.memorisation(x, reference.train_images,
+                                             reference_distance=reference.ref_nn_distance),
+    }
+
+
+# ----------------------------------------------------------------------------- the models
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How the scoreboard builds, samples and scores one model.
+
+    ``make(mnist)`` returns the model (fitted or loaded); ``sample(model, n, rng)`` returns
+    (images, intended labels or None); ``likelihood(model, images, rng)`` returns a dict
+    with ``nll`` (nats per digit), ``kind`` (what the figure is) and optionally ``elbo``
+    (the negative ELBO, nats per digit);
+    ``weights`` names shipped weight files (their hashes version the row).
+    """
+
+    name: str
+    family: str
+    make: Callable
+    sample: Callable
+    likelihood: Callable | None = None
+    weights: tuple = ()
+    note: str = ""
+
+
+def _real_sample(reference: Reference, n: int):
+    return reference.real_images[:n], reference.real_labels[:n]
+
+
+def _class_means_make(mnist):
+    tr = mnist.train
+    return np.stack([tr.images[tr.labels == k].mean(0) if np.any(tr.labels == k)
+                     else np.zeros((28, 28), np.float32) for k in range(10)]).astype(np.float32)
+
+
+def _class_means_sample(means, n, rng):
+    labels = rng.integers(0, 10, size=n)
+    return means[labels], labels
+
+
+def _gaussian_make(covariance, **kw):
+    def make(mnist):
+        from genlib.gaussian import ClassConditionalGaussian
+
+        return ClassConditionalGaussian(covariance=covariance, **kw).fit(
+            mnist.train.images, mnist.train.labels)
+    return make
+
+
+def _mixture_make(n_components=3, covariance="diag", **kw):
+    def make(mnist):
+        from genlib.gaussian import ClassConditionalMixture
+
+        return ClassConditionalMixture(n_components=n_components, covariance=covariance,
+                                       **kw).fit(mnist.train.images, mnist.train.labels)
+    return make
+
+
+def _cc_sample(model, n, rng):
+    images, labels = model.sample(n, rng=rng, prior="uniform")
+    return images, labels
+
+
+def _exact_nll(model, images, rng):
+    return {"nll": float(-np.mean(model.score_samples(images))),
+            "kind": "exact; a continuous density (can be negative)"}
+
+
+def _vae_path(preset):
+    from genlib import vae
+
+    return vae.shipped_path(preset)
+
+
+def _vae_make(preset):
+    def make(mnist):
+        from genlib import vae
+
+        return vae.load_model(preset)
+    return make
+
+
+def _unconditional_sample(model, n, rng):
+    return model.sample(n, rng=rng), None
+
+
+def _vae_nll(k: int):
+    def nll(model, images, rng):
+        return {"nll": float(model.importance_weighted_bound(images, k=k, rng=rng)),
+                "elbo": float(model.negative_elbo(images, rng=rng)["total"]),
+                "kind": f"upper bound (importance-weighted, k={k}); Bernoulli pixels"}
+    return nll
+
+
+def _gan_make(preset):
+    def make(mnist):
+        from genlib import gan
+
+        return gan.load_checkpoint(gan.shipped_checkpoint_path(preset))
+    return make
+
+
+def _weights_dir() -> Path:
+    return Path(__file__).resolve().parent / "weights"
+
+
+REFERENCE_ROWS = ("Real held-out digits", "Class means (10 images)")
+
+MODELS: dict[str, ModelSpec] = {s.name: s for s in [
+    ModelSpec("Real held-out digits", "reference", make=lambda mnist: None, sample=None,
+              note="real digits no model saw: the best any model can score"),
+    ModelSpec("Class means (10 images)", "reference", make=_class_means_make,
+              sample=_class_means_sample,
+              note="each sample is one of ten mean images: on-support, zero diversity"),
+    ModelSpec("Gaussian, full covariance", "Gaussian", make=_gaussian_make("full"),
+              sample=_cc_sample, likelihood=_exact_nll),
+    ModelSpec("Gaussian, diagonal", "Gaussian", make=_gaussian_make("diag"),
+              sample=_cc_sample, likelihood=_exact_nll),
+    ModelSpec("Gaussian, PCA (rank 20)", "Gaussian", make=_gaussian_make("pca", rank=20),
+              sample=_cc_sample, likelihood=_exact_nll),
+    ModelSpec("Gaussian mixture (3 per class, diagonal)", "Gaussian",
+              make=_mixture_make(3, "diag"), sample=_cc_sample, likelihood=_exact_nll),
+    ModelSpec("VAE, tutorial", "VAE", make=_vae_make("tutorial"),
+              sample=_unconditional_sample, likelihood=_vae_nll(50),
+              weights=("vae_tutorial.npz",)),
+    ModelSpec("VAE, tutorial with tiny KL weight", "VAE", make=_vae_make("tutorial-small-kl"),
+              sample=_unconditional_sample, likelihood=_vae_nll(50),
+              weights=("vae_tutorial_small_kl.npz",)),
+    ModelSpec("VAE, convolutional", "VAE", make=_vae_make("conv"),
+              sample=_unconditional_sample, likelihood=_vae_nll(20),
+              weights=("vae_conv.npz",)),
+    ModelSpec("GAN, MLP", "GAN", make=_gan_make("mlp"), sample=_unconditional_sample,
+              weights=("gan_mlp.npz",)),
+    ModelSpec("GAN, DCGAN", "GAN", make=_gan_make("dcgan"), sample=_unconditional_sample,
+              weights=("gan_dcgan.npz",)),
+]}
+
+
+def available_models(kind: str = "sample") -> list[str]:
+    """Rows that can be computed here: references, Gaussians, and models whose weights exist.
+
+    Shipped VAE/GAN weights were trained on the embedded sample; on another dataset they are
+    left out (they would be judged against digits they may have learned from).
+    """
+    out = []
+    for name, spec in MODELS.items():
+        if spec.weights:
+            if kind != "sample" or not all((_weights_dir() / w).exists() for w in spec.weights):
+                continue
+        out.append(name)
+    return out
+
+
+def model_version(name: str) -> str:
+    """A short hash that changes when the row's code or weights change (a cache key)."""
+    spec = MODELS[name]
+    h = hashlib.sha256(f"{CODE_VERSION}:{name}".encode())
+    for w in spec.weights:
+        path = _weights_dir() / w
+        h.update(path.read_bytes() if path.exists() else b"missing")
+    return h.hexdigest()[:16]
+
+
+def load_model(name: str, mnist):
+    """Build (fit or load) the model of one row."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    return MODELS[name].make(mnist)
+
+
+def _rng_for(name: str, seed: int) -> np.random.Generator:
+    # the row's own stream: the same samples whatever else is on the scoreboard
+    return np.random.default_rng([int(seed), zlib.crc32(name.encode())])
+
+
+def score_model(name: str, model, reference: Reference, judge, n_samples: int = 1000,
+                seed: int = 0, likelihood: bool = True) -> dict:
+    """One scoreboard row: draw ``n_samples`` from ``model`` and compute every figure.
+
+    Returns a flat dict of the :data:`COLUMNS` (None where a figure does not apply) plus
+    ``samples`` (the first 16 images) and ``shares`` (judged digit shares).
+    """
+    n_samples = int(n_samples)
+    if not 1 <= n_samples <= 100_000:
+        raise ValueError(f"n_samples must be between 1 and 100,000, got {n_samples}")
+    spec = MODELS[name]
+    rng = _rng_for(name, seed)
+    t0 = time.perf_counter()
+    if name == REFERENCE_ROWS[0]:
+        images, labels = _real_sample(reference, n_samples)
+    else:
+        images, labels = spec.sample(model, n_samples, rng)
+    images = np.clip(np.asarray(images, np.float32).reshape(-1, 28, 28), 0.0, 1.0)
+    sample_seconds = time.perf_counter() - t0
+    ev = evaluate_samples(images, judge, reference, labels,
+                          n_compare=min(n_samples, reference.n_compare))
+    lik = {}
+    if likelihood and spec.likelihood is not None:
+        # the reference half R: the same held-out digits for every model
+        lik = spec.likelihood(model, reference.ref_images, rng)
+    nll = lik.get("nll")
+    cov, mem = ev["coverage"], ev["memorisation"]
+    flags = []
+    if cov.missing:
+        flags.append("rarely makes " + ", ".join(map(str, cov.missing)))
+    if cov.dominant:
+        flags.append("mostly makes " + ", ".join(map(str, cov.dominant)))
+    if mem.ratio < 0.5:
+        flags.append("copies training digits")
+    return {
+        "model": name,
+        "family": spec.family,
+        "samples_drawn": len(images),
+        "coverage_entropy": cov.entropy,
+        "class_consistency": ev["consistency"],
+        "frechet": ev["frechet"],
+        "confidence": ev["confidence"],
+        "recall": ev["recall"],
+        "diversity": ev["diversity"],
+        "memorisation_ratio": mem.ratio,
+        "nll_nats": nll,
+        "nll_bits_per_pixel": None if nll is None else metrics.nats_to_bits_per_pixel(nll),
+        "neg_elbo_nats": lik.get("elbo"),
+        "likelihood_kind": lik.get("kind", ""),
+        "flags": "; ".join(flags),
+        "n_compare": ev["n_compare"],
+        "sample_seconds": sample_seconds,
+        "seconds": time.perf_counter() - t0,
+        "shares": cov.shares,
+        "samples": images[:16],
+    }
+
+
+COLUMNS = {  # key -> (header, meaning) for tables and CSV
+    "model": ("Model", "what made the samples"),
+    "family": ("Family", ""),
+    "samples_drawn": ("Samples", "samples drawn"),
+    "coverage_entropy": ("Digit coverage (nats)",
+                         "entropy of the judged digits; ln 10 = 2.303 = every digit equally"),
+    "class_consistency": ("Class consistency",
+                          "share judged as the digit asked for (class-conditional models)"),
+    "frechet": ("Frechet distance", "to real digits in judge features; lower is better"),
+    "confidence": ("Judge confidence", "mean top probability the judge gives a sample"),
+    "recall": ("Recall", "share of real digits with a sample nearby (reach)"),
+    "diversity": ("Diversity", "spread of samples vs real digits; 1 = as varied, 0 = copies"),
+    "memorisation_ratio": ("Memorisation ratio",
+                           "nearest-training distance vs real digits'; ~1 new, <<1 copies"),
+    "nll_nats": ("Held-out NLL (nats)", "negative log-likelihood per digit; lower is better"),
+    "nll_bits_per_pixel": ("Bits/pixel", "NLL / (784 ln 2)"),
+    "neg_elbo_nats": ("-ELBO (nats)", "VAE: negative evidence lower bound per digit"),
+    "likelihood_kind": ("Likelihood", "what the NLL is"),
+    "flags": ("Warnings", "missing or dominant digits, copying"),
+}
+
+
+def compute_scoreboard(mnist, judge, n_samples: int = 1000, seed: int = 0, names=None,
+                       progress: Callable[[float, str], None] | None = None,
+                       likelihood: bool = True) -> list[dict]:
+    """Score every available model (or ``names``) on the same held-out digits.
+
+    ``progress(fraction, message)`` is called before each row and once at the end.
+    """
+    names = list(available_models(mnist.kind) if names is None else names)
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {', '.join(unknown)}")
+    reference = prepare_reference(mnist, judge)
+    rows = []
+    for i, name in enumerate(names):
+        if progress:
+            progress(i / len(names), f"{name} ({i + 1}/{len(names)})")
+        model = load_model(name, mnist)
+        rows.append(score_model(name, model, reference, judge, n_samples, seed, likelihood))
+    if progress:
+        progress(1.0, "done")
+    return rows
+
+
+def _fmt(v):
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return v
+
+
+def to_csv(rows: list[dict]) -> str:
+    """The rows as CSV text with one header line (the :data:`COLUMNS` keys)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    keys = list(COLUMNS)
+    w.writerow(keys)
+    for r in rows:
+        w.writerow([_fmt(r.get(k)) for k in keys])
+    return buf.getvalue()

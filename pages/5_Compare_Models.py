@@ -1,0 +1,158 @@
+"""One scoreboard for every model: the same held-out digits, the same judge, the same seed."""
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+import evaluation_ui as ev
+import ui
+from genlib import scoreboard as sb
+
+mnist = ui.setup_page("Compare Models", ":material/leaderboard:")
+ss = st.session_state
+N_CHOICES = [100, 250, 500, 1000, 2000]
+CHART_METRICS = {  # column -> (axis title, better)
+    "frechet": ("Frechet distance to real digits", "lower is better"),
+    "diversity": ("Diversity (1 = as varied as real digits)", "higher is better"),
+    "recall": ("Recall: share of real digits with a sample nearby", "higher is better"),
+    "coverage_entropy": ("Digit coverage, nats (ln 10 = 2.30 is perfect)", "higher is better"),
+    "confidence": ("Judge confidence", "higher is better"),
+    "memorisation_ratio": ("Memorisation ratio (1 = new digits, 0 = copies)", "near 1 is best"),
+}
+FAMILY_COLORS = {"reference": "#6b7280", "Gaussian": "#1f4e9c", "VAE": "#2a9d8f",
+                 "GAN": "#d1495b"}
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def fitted_model(name: str, version: str, data_key: str, _mnist):
+    """One row's model, fitted or loaded once per dataset and weights version (read-only)."""
+    return sb.load_model(name, _mnist)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def score_row(name: str, version: str, data_key: str, kind: str, n: int, seed: int,
+              likelihood: bool, _mnist) -> dict:
+    """One scoreboard row, cached per model version, dataset, n, seed."""
+    judge, _ = ev.load_judge(kind)
+    reference = ev.load_reference(data_key, kind, _mnist)
+    model = fitted_model(name, version, data_key, _mnist)
+    return sb.score_model(name, model, reference, judge, n, seed, likelihood)
+
+
+def controls_ui(available: list[str]) -> tuple[list[str], int, int, bool, bool]:
+    """Models, samples per model, seed, likelihoods on/off, and the compute button."""
+    c1, c2, c3, c4 = st.columns([5, 2, 2, 2], gap="medium", vertical_alignment="bottom")
+    names = c1.multiselect("Models", available, default=available, key="cmp_models")
+    n = c2.select_slider("Samples per model", N_CHOICES, value=1000, key="cmp_n",
+                         bind="query-params")
+    seed = c3.number_input("Seed", 0, 2**31 - 1, 0, step=1, key="cmp_seed",
+                           bind="query-params")
+    lik = c4.toggle("Likelihoods", value=True, key="cmp_lik",
+                    help="Held-out log-likelihood where a model has one (the slow part).")
+    go = st.button("Compute the scoreboard", type="primary", key="cmp_go",
+                   icon=":material/play_arrow:")
+    return names, int(n), int(seed), bool(lik), go
+
+
+def compute(names: list[str], n: int, seed: int, lik: bool) -> list[dict]:
+    data_key = ev.dataset_key(mnist)
+    bar = st.progress(0.0, text="Preparing the real held-out digits...")
+    ev.load_reference(data_key, mnist.kind, mnist)
+    rows = []
+    for i, name in enumerate(names):
+        bar.progress(i / len(names), text=f"Scoring {name} ({i + 1} of {len(names)})...")
+        try:
+            rows.append(score_row(name, sb.model_version(name), data_key, mnist.kind, n, seed,
+                                  lik, mnist))
+        except ValueError as e:
+            st.warning(f"{name}: could not be scored ({e})", icon=":material/warning:")
+    bar.empty()
+    return rows
+
+
+def table(rows: list[dict]) -> pd.DataFrame:
+    keys = [k for k in sb.COLUMNS if k != "family"]
+    df = pd.DataFrame([{k: r.get(k) for k in keys} for r in rows])
+    return df.dropna(axis=1, how="all")
+
+
+def chart_ui(df: pd.DataFrame, families: dict) -> None:
+    options = [c for c in CHART_METRICS if c in df]
+    metric = st.segmented_control("Chart", options, default=options[0], key="cmp_chart",
+                                  format_func=lambda c: sb.COLUMNS[c][0]) or options[0]
+    title, better = CHART_METRICS[metric]
+    data = df[["model", metric]].dropna().assign(family=df["model"].map(families))
+    bars = alt.Chart(data).mark_bar().encode(
+        x=alt.X(f"{metric}:Q", title=f"{title} ({better})"),
+        y=alt.Y("model:N", sort=None, title=None, axis=alt.Axis(labelLimit=360)),
+        color=alt.Color("family:N", title="Family",
+                        scale=alt.Scale(domain=list(FAMILY_COLORS),
+                                        range=list(FAMILY_COLORS.values()))),
+        tooltip=["model", alt.Tooltip(f"{metric}:Q", format=".3f")],
+    )
+    labels = bars.mark_text(align="left", dx=4, fontSize=15).encode(
+        text=alt.Text(f"{metric}:Q", format=".2f"), color=alt.value("#111111"))
+    st.altair_chart((bars + labels).properties(height=44 * len(data) + 40).configure_axis(
+        labelFontSize=16, titleFontSize=16).configure_legend(labelFontSize=15, titleFontSize=15),
+        width="stretch")
+
+
+st.title("Compare models: how good are the samples?")
+st.markdown(
+    "Every model draws the same number of digits with the same seed; a small CNN (the "
+    "**judge**, never trained on the held-out digits) labels them, and every figure is "
+    "measured against the **same held-out real digits**. The *real held-out digits* row is the "
+    "best any model can do; *class means* (ten mean images, repeated) shows zero diversity.")
+
+available = sb.available_models(mnist.kind)
+if mnist.kind != "sample":
+    st.info("The shipped VAE and GAN weights were trained on the embedded sample, so they are "
+            "left out on this dataset; the Gaussians are refitted on it.",
+            icon=":material/info:")
+names, n, seed, lik, go = controls_ui(available)
+params = (ev.dataset_key(mnist), tuple(names), n, seed, lik)
+
+if go:
+    if not names:
+        st.warning("Pick at least one model.", icon=":material/warning:")
+    else:
+        ss.cmp_result = (params, compute(names, n, seed, lik))
+
+result = ss.get("cmp_result")
+if result is None:
+    st.info("Press **Compute the scoreboard**. The first run fits and samples every model "
+            "(under a minute); after that each row comes from the cache at once.",
+            icon=":material/hourglass_empty:")
+elif result[1]:
+    shown, rows = result
+    if shown != params:
+        st.caption("Showing the last scoreboard; the settings above have changed since. "
+                   "Press the button to update it.")
+    df = table(rows)
+    st.dataframe(
+        df, hide_index=True, width="stretch",
+        column_config={k: st.column_config.NumberColumn(
+            sb.COLUMNS[k][0], help=sb.COLUMNS[k][1],
+            format="percent" if k in ("class_consistency", "confidence", "recall") else "%.2f")
+            if k not in ("model", "likelihood_kind", "flags", "samples_drawn")
+            else st.column_config.Column(sb.COLUMNS[k][0], help=sb.COLUMNS[k][1])
+            for k in df.columns})
+    st.download_button("Download the scoreboard (CSV)", sb.to_csv(rows),
+                       file_name="genlab_scoreboard.csv", mime="text/csv", key="cmp_csv",
+                       on_click="ignore", icon=":material/download:")
+    chart_ui(df, {r["model"]: r["family"] for r in rows})
+    with st.expander("The samples behind the numbers", icon=":material/grid_view:"):
+        for i, r in enumerate(rows):
+            st.markdown(f"**{r['model']}**")
+            ui.show_grid(r["samples"][:12], 12, key=f"cmp_samples_{i}", scale=3, download=False)
+    with st.expander("What the columns mean", icon=":material/help:"):
+        st.markdown("\n".join(f"- **{h}**: {m}" for k, (h, m) in sb.COLUMNS.items()
+                              if m and k != "model"))
+        st.markdown(
+            "Likelihoods compare only within a family: the Gaussians' figure is an exact "
+            "*continuous density* (it can exceed 1, so the NLL can be negative), the VAE's an "
+            "upper bound on a Bernoulli likelihood of pixel intensities. GANs have none.")
+        judge, judge_file = ev.load_judge(mnist.kind)
+        acc = "" if judge.accuracy is None else f", {judge.accuracy:.1%} right on held-out digits"
+        st.caption(f"Judge: {judge_file}{acc} (trained on: "
+                   f"{judge.manifest.get('data_source', 'unknown')}).")

@@ -1,0 +1,73 @@
+"""AppTest behaviour of the Compare Models page: controls, scoreboard, CSV, cached reruns."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = "pages/5_Compare_Models.py"
+FAST = ["Real held-out digits", "Class means (10 images)", "Gaussian, diagonal"]
+
+
+@pytest.fixture
+def at():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _compute(at, names=FAST, n=100):
+    at.multiselect(key="cmp_models").set_value(names)
+    at.select_slider(key="cmp_n").set_value(n)
+    at.button(key="cmp_go").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_first_render_explains_and_waits_for_the_button(at):
+    """The page opens fast with its controls and an invitation to compute, no table yet."""
+    assert at.button(key="cmp_go")
+    assert not at.dataframe
+    assert any("Compute the scoreboard" in i.value for i in at.info)
+
+
+def test_scoreboard_has_one_row_per_chosen_model(at):
+    """Computing shows a table with exactly the chosen models, in order, and no error."""
+    _compute(at)
+    df = at.dataframe[0].value
+    assert list(df["model"]) == FAST
+    assert not at.error
+
+
+def test_scoreboard_ranks_real_digits_above_class_means(at):
+    """Real digits get a lower Frechet distance and higher diversity than the mean images."""
+    df = _compute(at).dataframe[0].value.set_index("model")
+    real, means = df.loc["Real held-out digits"], df.loc["Class means (10 images)"]
+    assert real["frechet"] < means["frechet"]
+    assert real["diversity"] > 0.8 > 0.1 > means["diversity"]
+
+
+def test_csv_export_is_offered(at):
+    """A CSV download button appears with the scoreboard."""
+    _compute(at)
+    assert any(b.proto.label.startswith("Download the scoreboard")
+               for b in at.get("download_button"))
+
+
+def test_recompute_with_same_settings_gives_the_same_table(at):
+    """Pressing the button again (served from the cache) gives an identical table."""
+    first = _compute(at).dataframe[0].value
+    at.button(key="cmp_go").click().run()
+    second = at.dataframe[0].value
+    cols = [c for c in first.columns if c != "seconds"]
+    assert first[cols].equals(second[cols])
+
+
+def test_no_models_selected_warns_instead_of_failing(at):
+    """Computing with no model chosen shows a warning, not an exception."""
+    at.multiselect(key="cmp_models").set_value([])
+    at.button(key="cmp_go").click().run()
+    assert not at.exception
+    assert any("at least one model" in w.value for w in at.warning)
