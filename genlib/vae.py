@@ -406,6 +406,32 @@ def latent_grid(model: VAE, z, dims=(0, 1), n: int = 15, span: float = 3.0):
     return model.decode(zz), values
 
 
+def latent_grid_png(model: VAE, z, dims=(0, 1), n: int = 13, span: float = 3.0,
+                    scale: int = 2, mark=(209, 73, 91)) -> bytes:
+    """:func:`latent_grid` as a PNG with the cell nearest to ``z`` outlined in ``mark`` (RGB)."""
+    from PIL import Image
+
+    from genlib.images import tile, to_uint8, upscale
+
+    images, values = latent_grid(model, z, dims, n, span)
+    pad = 2
+    gray = to_uint8(tile(images, n, pad=pad, pad_value=1.0))
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    z = np.asarray(z, np.float32).ravel()
+    col = int(np.argmin(np.abs(values - z[dims[0]])))
+    row = int(np.argmin(np.abs(values[::-1] - z[dims[1]])))
+    top, left = row * (28 + pad), col * (28 + pad)
+    y0, y1 = max(top - pad, 0), min(top + 28 + pad, rgb.shape[0])
+    x0, x1 = max(left - pad, 0), min(left + 28 + pad, rgb.shape[1])
+    box = np.zeros(rgb.shape[:2], bool)
+    box[y0:y1, x0:x1] = True
+    box[y0 + pad:y1 - pad, x0 + pad:x1 - pad] = False  # a frame in the padding around the cell
+    rgb[box] = mark
+    buf = io.BytesIO()
+    Image.fromarray(upscale(rgb, scale), mode="RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def interpolate(model: VAE, z_a, z_b, n_steps: int = 10) -> np.ndarray:
     """Decode ``n_steps`` points on the straight line from z_a to z_b: (n_steps, 28, 28)."""
     t = np.linspace(0.0, 1.0, int(n_steps), dtype=np.float32)[:, None]

@@ -1,0 +1,107 @@
+"""AppTest behaviour of the VAE latent-space page: sliders, jumps, fallbacks, no TensorFlow."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from genlib import vae
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = "pages/3_VAE_Latent_Space.py"
+
+
+def _open(query: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    if query:
+        at.query_params["model"] = query
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _digit(at: AppTest) -> bytes:
+    """The PNG of the big decoded digit (the image captioned as the decoder's image)."""
+    for img in at.image:
+        if img.proto.imgs and "decoder's image" in img.proto.imgs[0].caption:
+            return img.proto.imgs[0].url  # a media URL keyed by the image's content hash
+    raise AssertionError("decoded digit not found")
+
+
+@pytest.fixture(scope="module")
+def at():
+    return _open()
+
+
+def test_page_opens_with_one_slider_per_latent_dim(at):
+    """The default (conv) model shows one slider per latent dimension and no error."""
+    d = vae.load_model("conv").latent_dim
+    assert len([s for s in at.slider if s.key.startswith("vae_z_conv_")]) == d
+    assert not at.error
+
+
+def test_moving_a_slider_changes_the_decoded_digit(at):
+    """Setting z1 to 2.5 re-renders a different digit image."""
+    before = _digit(at)
+    at.slider(key="vae_z_conv_0").set_value(2.5).run()
+    assert not at.exception
+    assert _digit(at) != before
+
+
+def test_jump_to_class_sets_sliders_to_the_class_mean(at):
+    """The '3' button puts every slider at the mean encoding of the training 3s."""
+    from genlib import load_mnist
+
+    mnist = load_mnist("sample")
+    model = vae.load_model("conv")
+    want = vae.class_means(model.encode(mnist.train.images)[0], mnist.train.labels)[3]
+    at.button(key="vae_jump_3").click().run()
+    got = [at.slider(key=f"vae_z_conv_{i}").value for i in range(model.latent_dim)]
+    np.testing.assert_allclose(got, np.clip(want, -3, 3), atol=0.006)
+
+
+def test_reset_puts_every_slider_at_zero(at):
+    """Reset returns the latent point to the prior mean."""
+    at.button(key="vae_reset").click().run()
+    assert all(s.value == 0 for s in at.slider if s.key.startswith("vae_z_conv_"))
+
+
+def test_tutorial_model_from_the_link_has_four_sliders():
+    """?model=tutorial opens the tutorial VAE: four sliders."""
+    at = _open("tutorial")
+    assert len([s for s in at.slider if s.key.startswith("vae_z_tutorial_")]) == 4
+
+
+def test_corrupt_retrained_weights_warn_and_fall_back(tmp_path, monkeypatch):
+    """A corrupt file in the cache dir: a clear warning, the shipped model, no exception."""
+    monkeypatch.setenv("GENLAB_CACHE_DIR", str(tmp_path))
+    mine = vae.user_weights_path("tutorial")
+    mine.parent.mkdir(parents=True)
+    shutil.copy(vae.shipped_path("tutorial").with_suffix(".json"), mine.with_suffix(".json"))
+    mine.write_bytes(b"PK\x03\x04 truncated")
+    at = _open("tutorial")
+    at.toggle(key="vae_mine_tutorial").set_value(True).run()
+    assert not at.exception
+    assert any("shipped" in w.value and "vae_tutorial.npz" in w.value for w in at.warning)
+    assert len([s for s in at.slider if s.key.startswith("vae_z_tutorial_")]) == 4
+
+
+def test_page_never_imports_tensorflow():
+    """Opening the page and moving a slider happens without importing TensorFlow or Keras."""
+    code = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({str(ROOT / 'app.py')!r}, default_timeout=120).run()
+at.switch_page({PAGE!r}).run()
+at.slider(key="vae_z_conv_1").set_value(-1.0).run()
+assert not at.exception, at.exception
+print("TF", "tensorflow" in sys.modules or "keras" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, env={**__import__("os").environ})
+    assert "TF False" in out.stdout, out.stdout + out.stderr
