@@ -41,15 +41,15 @@ def score_row(name: str, version: str, data_key: str, kind: str, n: int, seed: i
 
 def controls_ui(available: list[str]) -> tuple[list[str], int, int, bool, bool]:
     """Models, samples per model, seed, likelihoods on/off, and the compute button."""
-    c1, c2, c3, c4 = st.columns([5, 2, 2, 2], gap="medium", vertical_alignment="bottom")
-    names = c1.multiselect("Models", available, default=available, key="cmp_models")
+    names = st.multiselect("Models", available, default=available, key="cmp_models")
+    c2, c3, c4, c5 = st.columns([3, 2, 2, 3], gap="large", vertical_alignment="bottom")
     n = c2.select_slider("Samples per model", N_CHOICES, value=1000, key="cmp_n",
                          bind="query-params")
     seed = c3.number_input("Seed", 0, 2**31 - 1, 0, step=1, key="cmp_seed",
                            bind="query-params")
     lik = c4.toggle("Likelihoods", value=True, key="cmp_lik",
                     help="Held-out log-likelihood where a model has one (the slow part).")
-    go = st.button("Compute the scoreboard", type="primary", key="cmp_go",
+    go = c5.button("Compute the scoreboard", type="primary", key="cmp_go",
                    icon=":material/play_arrow:")
     return names, int(n), int(seed), bool(lik), go
 

@@ -134,3 +134,34 @@ def test_bits_per_pixel_conversion_round_trips():
     x = np.array([-500.0, 0.0, 123.4])
     np.testing.assert_allclose(
         metrics.bits_per_pixel_to_nats(metrics.nats_to_bits_per_pixel(x)), x)
+
+
+def test_recall_is_full_for_real_digits_and_low_for_ten_mean_images(mnist, judge):
+    """Fresh real digits reach nearly every real digit's ball; ten repeated means reach few."""
+    ref = judge.features(mnist.test.images[0::2])
+    real = judge.features(mnist.test.images[1::2])
+    means = np.stack([mnist.train.images[mnist.train.labels == k].mean(0) for k in range(10)])
+    assert metrics.recall(ref, real) > 0.9
+    assert metrics.recall(ref, judge.features(np.repeat(means, 50, axis=0))) < 0.3
+
+
+def test_diversity_is_one_for_real_and_zero_for_repeated_images(mnist, judge):
+    """Real digits are as spread as real digits (~1); repeated images have diversity 0."""
+    a = judge.features(mnist.test.images[0::2])
+    b = judge.features(mnist.test.images[1::2])
+    assert 0.8 < metrics.diversity(a, b) < 1.25
+    assert metrics.diversity(np.repeat(a[:10], 50, axis=0), b) == 0.0
+
+
+def test_judge_confidence_is_the_mean_top_probability():
+    """Judge confidence averages each row's largest probability."""
+    p = np.array([[0.9, 0.1], [0.4, 0.6]])
+    assert metrics.judge_confidence(p) == pytest.approx(0.75)
+
+
+def test_knn_radii_match_brute_force():
+    """k-NN radii equal the k-th smallest distance to another point."""
+    x = np.random.default_rng(4).normal(size=(40, 3))
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    np.fill_diagonal(d, np.inf)
+    np.testing.assert_allclose(metrics.knn_radii(x, 3), np.sort(d, axis=1)[:, 2])
