@@ -5,7 +5,8 @@ If ``z ~ U(0, 1)`` and ``F`` is a cdf, then ``x = F^{-1}(z)`` (the percent point
 This module holds the families the Gaussian explorer offers (their parameters, domains and
 slider ranges), fast vectorised pdf/cdf/ppf, inverse-transform and direct sampling, the
 Kolmogorov-Smirnov test, the normal log-likelihood and its maximum-likelihood estimates, the
-explorer's URL state, and its figures (matplotlib, imported lazily; no pyplot).
+explorer's URL state, and its figures: live ones as Vega-Lite specs (plain dicts the browser
+draws), downloadable ones as matplotlib PNGs (imported lazily; no pyplot).
 
 Every function raises ``ValueError`` with the reason for bad input (sigma <= 0, NaN or
 infinite parameters, parameters outside a family's domain, n out of range).
@@ -22,12 +23,11 @@ import numpy as np
 from scipy import special, stats
 
 __all__ = [
-    "FAMILIES", "Family", "Param", "Dist", "ViewState", "Backdrop",
-    "Comparison", "make", "default", "inverse_transform_sample", "direct_sample", "ks_test",
-    "compare_samplers",
+    "FAMILIES", "Family", "Param", "Dist", "ViewState", "Comparison", "make", "default",
+    "inverse_transform_sample", "direct_sample", "ks_test", "compare_samplers",
     "normal_log_likelihood", "normal_mle", "mle_by_n", "sanity_checks", "check_n",
     "parse_state", "inverse_transform_figure", "inverse_transform_png",
-    "crosshair_backdrop", "crosshair_svg", "sample_figure_png",
+    "crosshair_charts", "sample_charts", "likelihood_charts", "sample_figure_png",
     "likelihood_figure_png", "sample_csv",
 ]
 
@@ -583,82 +583,6 @@ def _check_z(z) -> float:
     return z
 
 
-@dataclass(frozen=True)
-class Backdrop:
-    """The static inverse-transform figure as SVG, and where its axes are (in SVG units).
-
-    ``crosshair_svg`` appends the z-dependent crosshair to it as a few SVG elements: a move of
-    the z slider costs microseconds instead of a matplotlib redraw, and stays crisp on a
-    projector at any size.
-    """
-
-    svg: str
-    pdf_box: tuple[float, float, float, float]   # (left, top, right, bottom), y downwards
-    cdf_box: tuple[float, float, float, float]
-    xlim: tuple[float, float]
-    pdf_ylim: tuple[float, float]
-    cdf_ylim: tuple[float, float]
-
-
-def crosshair_backdrop(dist: Dist) -> Backdrop:
-    """Render :func:`inverse_transform_figure` without z to SVG, remembering its axes."""
-    fig, ax_pdf, ax_cdf = inverse_transform_figure(dist, None, dpi=72)
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
-    H = fig.bbox.height
-
-    def box(ax):
-        b = ax.get_window_extent()
-        return (float(b.x0), float(H - b.y1), float(b.x1), float(H - b.y0))
-
-    return Backdrop(buf.getvalue(), box(ax_pdf), box(ax_cdf), tuple(ax_cdf.get_xlim()),
-                    tuple(ax_pdf.get_ylim()), tuple(ax_cdf.get_ylim()))
-
-
-def crosshair_svg(backdrop: Backdrop, dist: Dist, z: float) -> str:
-    """The backdrop with the crosshair for ``z`` drawn on it (an SVG document)."""
-    z = _check_z(z)
-    (pl, pt, pr, pb), (cl, ct, cr, cb) = backdrop.pdf_box, backdrop.cdf_box
-    lo, hi = backdrop.xlim
-    x = float(dist.ppf(z))
-
-    def sx(v):
-        return pl + (min(max(v, lo), hi) - lo) / (hi - lo) * (pr - pl)
-
-    def sy(v, box, lim):
-        top, bottom = box[1], box[3]
-        return bottom - (min(max(v, lim[0]), lim[1]) - lim[0]) / (lim[1] - lim[0]) * (bottom - top)
-
-    px, zy = sx(x), sy(z, backdrop.cdf_box, backdrop.cdf_ylim)
-    xs = np.linspace(lo, min(max(x, lo), hi), 200)
-    with np.errstate(all="ignore"):
-        heights = np.nan_to_num(dist.pdf(xs), nan=0.0, posinf=backdrop.pdf_ylim[1])
-    pts = " ".join(f"{sx(a):.2f},{sy(h, backdrop.pdf_box, backdrop.pdf_ylim):.2f}"
-                   for a, h in zip(xs, heights))
-    top_x = sy(float(np.nan_to_num(dist.pdf(x), posinf=backdrop.pdf_ylim[1])),
-               backdrop.pdf_box, backdrop.pdf_ylim)
-    right = px > (cl + cr) / 2
-    label = f"x = ppf(z) = {x:.5g}" + ("" if lo <= x <= hi else " (off the chart)")
-    font = 'font-family="DejaVu Sans, Arial, sans-serif" font-size="13" font-weight="bold"'
-    overlay = f"""
- <g id="crosshair">
-  <polygon points="{pl:.2f},{pb:.2f} {pts} {px:.2f},{pb:.2f}" fill="{RED}" fill-opacity="0.22"/>
-  <line x1="{px:.2f}" y1="{pb:.2f}" x2="{px:.2f}" y2="{top_x:.2f}" stroke="{RED}" stroke-width="2.5"/>
-  <circle cx="{px:.2f}" cy="{pb:.2f}" r="4.5" fill="{RED}"/>
-  <polyline points="{cl:.2f},{zy:.2f} {px:.2f},{zy:.2f} {px:.2f},{cb:.2f}" fill="none"
-   stroke="{RED}" stroke-width="2.5" stroke-dasharray="9,4.5"/>
-  <circle cx="{cl:.2f}" cy="{zy:.2f}" r="5" fill="{GREEN}"/>
-  <circle cx="{px:.2f}" cy="{zy:.2f}" r="4" fill="{RED}"/>
-  <circle cx="{px:.2f}" cy="{cb:.2f}" r="4" fill="{RED}"/>
-  <text x="{cl + 10:.2f}" y="{zy - 7:.2f}" fill="{GREEN}" {font}>z = {z:.4f}</text>
-  <text x="{px + (-10 if right else 10):.2f}" y="{cb - 10:.2f}" fill="{RED}" {font}
-   text-anchor="{'end' if right else 'start'}">{label}</text>
- </g>
-</svg>"""
-    head, _, _ = backdrop.svg.rpartition("</svg>")
-    return head + overlay
-
-
 def _density_hist(ax, x, lo, hi, bins, color, label):
     """Histogram as a density over all n points (points off [lo, hi] still count in n)."""
     counts, edges = np.histogram(x, bins=bins, range=(lo, hi))
@@ -735,3 +659,165 @@ def likelihood_figure_png(x, mu: float, sigma: float, dpi: int = 100) -> bytes:
             ax.legend(loc="lower left", fontsize=11, frameon=True, framealpha=0.9)
         fig.axes[0].set_ylabel("ℓ − max ℓ")
         return _png(fig, dpi)
+
+
+# ----------------------------------------------------------------------------- live charts
+# Vega-Lite specs as plain dicts: the browser draws them, so a slider move costs the server
+# only the arithmetic (a matplotlib redraw is 0.1-1 s here). The PNG downloads use matplotlib.
+
+# Set on each axis (not in "config"), where Streamlit's chart theme cannot override them.
+_AXIS = {"labelFontSize": 15, "titleFontSize": 16, "titleFontWeight": "normal",
+         "labelColor": "#333333", "titleColor": "#111111"}
+_YAXIS = {**_AXIS, "minExtent": 62, "maxExtent": 62}  # equal widths align stacked x axes
+
+
+def _chart(layers: list, title: str = "", height: int = 240, **extra) -> dict:
+    spec = {"height": height, "layer": layers, **extra}
+    if title:
+        spec["title"] = {"text": title, "fontSize": 17, "fontWeight": "normal", "anchor": "start",
+                         "color": "#111111"}
+    return spec
+
+
+def _xy(x: str, y: str, xdomain, ydomain=None, xtitle="x", ytitle="", **kw) -> dict:
+    xs = {"field": x, "type": "quantitative", "title": xtitle, "axis": _AXIS,
+          "scale": {"domain": [float(v) for v in xdomain], "nice": False, "zero": False}}
+    ys = {"field": y, "type": "quantitative", "title": ytitle, "axis": _YAXIS}
+    if ydomain is not None:
+        ys["scale"] = {"domain": [float(v) for v in ydomain], "nice": False, "zero": False}
+    return {"x": xs, "y": ys, **kw}
+
+
+def _rows(**columns) -> list[dict]:
+    cols = {k: np.round(np.asarray(v, dtype=np.float64), 8) for k, v in columns.items()}
+    return [dict(zip(cols, map(float, vals))) for vals in zip(*cols.values())]
+
+
+def crosshair_charts(dist: Dist, z: float) -> tuple[dict, dict]:
+    """Two Vega-Lite specs on the same x axis: the pdf with the area z shaded left of
+    x = ppf(z) and x marked under it; the cdf with the crosshair from z across and down to x."""
+    z = _check_z(z)
+    lo, hi = dist.plot_range()
+    xs, pdf = _curves(dist, lo, hi, 300)
+    pdf = np.nan_to_num(pdf, nan=0.0)
+    top = _pdf_top(dist, pdf)
+    pdf = np.minimum(pdf, top)
+    x = float(dist.ppf(z))
+    xc = min(max(x, lo), hi)
+    px = min(float(np.nan_to_num(dist.pdf(x), nan=0.0, posinf=top)), top)
+    curve = {"values": _rows(x=xs, p=pdf, F=dist.cdf(xs))}
+    mark = {"values": [{"x": xc, "z": z, "p": px, "zero": 0.0, "lo": lo}]}
+    right = xc > (lo + hi) / 2
+    pdf_spec = _chart([
+        {"data": curve, "transform": [{"filter": f"datum.x <= {xc!r}"}],
+         "mark": {"type": "area", "color": RED, "opacity": 0.22},
+         "encoding": _xy("x", "p", (lo, hi), (0, top), "", "pdf  p(x)")},
+        {"data": curve, "mark": {"type": "line", "color": BLUE, "strokeWidth": 3},
+         "encoding": _xy("x", "p", (lo, hi), (0, top), "", "pdf  p(x)")},
+        {"data": mark, "mark": {"type": "rule", "color": RED, "strokeWidth": 3},
+         "encoding": {**_xy("x", "zero", (lo, hi), (0, top), "", "pdf  p(x)"), "y2": {"field": "p"}}},
+        {"data": mark, "mark": {"type": "point", "filled": True, "color": RED, "size": 140,
+                                "opacity": 1},
+         "encoding": _xy("x", "zero", (lo, hi), (0, top), "", "pdf  p(x)")},
+    ], f"{dist}", height=230)
+    dashed = {"type": "rule", "color": RED, "strokeWidth": 3, "strokeDash": [9, 5]}
+    cdf_titles = ("x", "cdf  z = F(x)")
+    cdf_spec = _chart([
+        {"data": curve, "mark": {"type": "line", "color": BLUE, "strokeWidth": 3},
+         "encoding": _xy("x", "F", (lo, hi), (-0.02, 1.04), *cdf_titles)},
+        {"data": mark, "mark": dashed,
+         "encoding": {**_xy("lo", "z", (lo, hi), (-0.02, 1.04), *cdf_titles), "x2": {"field": "x"}}},
+        {"data": mark, "mark": dashed,
+         "encoding": {**_xy("x", "z", (lo, hi), (-0.02, 1.04), *cdf_titles), "y2": {"field": "zero"}}},
+        {"data": {"values": [{"x": lo, "y": z, "c": GREEN}, {"x": xc, "y": z, "c": RED},
+                             {"x": xc, "y": 0.0, "c": RED}]},
+         "mark": {"type": "point", "filled": True, "size": 140, "opacity": 1},
+         "encoding": {**_xy("x", "y", (lo, hi), (-0.02, 1.04), *cdf_titles),
+                      "color": {"field": "c", "type": "nominal", "scale": None}}},
+        {"data": mark, "mark": {"type": "text", "color": GREEN, "fontSize": 16,
+                                "fontWeight": "bold", "align": "left", "dx": 10, "dy": -12},
+         "encoding": {**_xy("lo", "z", (lo, hi), (-0.02, 1.04), *cdf_titles),
+                      "text": {"value": f"z = {z:.4f}"}}},
+        {"data": mark, "mark": {"type": "text", "color": RED, "fontSize": 16,
+                                "fontWeight": "bold", "align": "right" if right else "left",
+                                "dx": -10 if right else 10, "dy": -14},
+         "encoding": {**_xy("x", "zero", (lo, hi), (-0.02, 1.04), *cdf_titles),
+                      "text": {"value": f"x = ppf(z) = {x:.5g}"}}},
+    ], height=250)
+    return pdf_spec, cdf_spec
+
+
+def _hist_rows(x, lo: float, hi: float, bins: int) -> tuple[list[dict], int]:
+    counts, edges = np.histogram(x, bins=bins, range=(lo, hi))
+    return (_rows(a=edges[:-1], b=edges[1:], d=counts / (len(x) * (edges[1] - edges[0]))),
+            int(len(x) - counts.sum()))
+
+
+def sample_charts(dist: Dist, z, x, x_direct) -> list[dict]:
+    """Three Vega-Lite histograms (as densities): the zs over U(0, 1), x = ppf(z) and numpy's
+    draws, each of the latter with the pdf drawn over it."""
+    n = len(x)
+    bins = int(np.clip(np.sqrt(n), 10, 60))
+    lo, hi = dist.plot_range()
+    xs, pdf = _curves(dist, lo, hi, 300)
+    curve = {"values": _rows(x=xs, p=np.nan_to_num(pdf))}
+    specs = []
+    for sample, title, color, a, b, name in (
+            (z, f"the latent: {n:,} z ~ U(0, 1)", GREEN, 0.0, 1.0, "z"),
+            (x, "the data: x = ppf(z)", RED, lo, hi, "x"),
+            (x_direct, "numpy's own sampler", GREY, lo, hi, "x")):
+        rows, off = _hist_rows(sample, a, b, bins)
+        layers = [{"data": {"values": rows},
+                   "mark": {"type": "rect", "color": color, "opacity": 0.55},
+                   "encoding": {**_xy("a", "d", (a, b), None, name, "density"),
+                                "x2": {"field": "b"}, "y2": {"datum": 0}}}]
+        if name == "z":
+            layers.append({"data": {"values": [{"a": 0.0, "b": 1.0, "d": 1.0}]},
+                           "mark": {"type": "rule", "color": "black", "strokeWidth": 2.5},
+                           "encoding": {**_xy("a", "d", (0, 1), None, name, "density"), "x2": {"field": "b"}}})
+        else:
+            layers.append({"data": curve, "mark": {"type": "line", "color": BLUE,
+                                                   "strokeWidth": 3},
+                           "encoding": _xy("x", "p", (lo, hi), None, name, "density")})
+        if off:
+            title += f" ({off:,} off the chart)"
+        specs.append(_chart(layers, title, height=320))
+    return specs
+
+
+def likelihood_charts(x, mu: float, sigma: float) -> list[dict]:
+    """Two Vega-Lite charts of the normal log-likelihood relative to its maximum: in mu (at
+    sigma_hat) and in sigma (at mu_hat), with the MLE (red) and the true value (dashed)."""
+    x = _sample_1d(x, 2)
+    mu_hat, sigma_hat = normal_mle(x)
+    if sigma_hat <= 0:
+        raise ValueError("all points are equal: the likelihood has no maximum in sigma")
+    best = float(normal_log_likelihood(x, mu_hat, sigma_hat))
+    mus = np.linspace(mu - 1.2 * sigma, mu + 1.2 * sigma, 300)
+    sigmas = np.linspace(0.4 * sigma, 1.8 * sigma, 300)
+    specs = []
+    for grid, ll, hat, true, name, at in (
+            (mus, normal_log_likelihood(x, mus, sigma_hat) - best, mu_hat, mu, "μ",
+             f"σ = σ̂ = {sigma_hat:.4g}"),
+            (sigmas, normal_log_likelihood(x, mu_hat, sigmas) - best, sigma_hat, sigma, "σ",
+             f"μ = μ̂ = {mu_hat:.4g}")):
+        keep = ll > -25  # the rest is far below the chart
+        dom = (grid[0], grid[-1])
+        ydom, ytitle = (-20, 1.5), "log-likelihood − max"
+        specs.append(_chart([
+            {"data": {"values": [{"a": dom[0], "b": dom[1], "lo": -1.92, "hi": 0.0}]},
+             "mark": {"type": "rect", "color": BLUE, "opacity": 0.1},
+             "encoding": {**_xy("a", "lo", dom, ydom, name, ytitle), "x2": {"field": "b"},
+                          "y2": {"field": "hi"}}},
+            {"data": {"values": _rows(t=grid[keep], ll=ll[keep])},
+             "mark": {"type": "line", "color": BLUE, "strokeWidth": 3, "clip": True},
+             "encoding": _xy("t", "ll", dom, ydom, name, ytitle)},
+            {"data": {"values": [{"t": hat}]}, "mark": {"type": "rule", "color": RED,
+                                                        "strokeWidth": 3},
+             "encoding": {"x": _xy("t", "t", dom, None, name)["x"]}},
+            {"data": {"values": [{"t": true}]},
+             "mark": {"type": "rule", "color": "black", "strokeWidth": 2, "strokeDash": [7, 4]},
+             "encoding": {"x": _xy("t", "t", dom, None, name)["x"]}},
+        ], f"in {name}, at {at}: MLE {name}̂ = {hat:.4g} (red), true {name} = {true:g} (dashed)",
+            height=320))
+    return specs

@@ -11,18 +11,36 @@ ss = st.session_state
 
 
 # Caches are keyed on (family, params): plain tuples hash much faster than a dataclass.
-@st.cache_data(max_entries=16, show_spinner=False)
-def backdrop(family: str, params: tuple) -> gd.Backdrop:
-    return gd.crosshair_backdrop(gd.Dist(family, params))
-
-
 @st.cache_data(max_entries=8, show_spinner="Sampling...")
 def sampled(family: str, params: tuple, n: int, seed: int):
-    """The seeded samples, their KS tests, and their figures (PNG)."""
+    """The seeded samples with their KS tests, and their charts (Vega-Lite specs)."""
     dist = gd.Dist(family, params)
     s = gd.compare_samplers(dist, n, seed)
-    lik = gd.likelihood_figure_png(s.x, **dist.kw) if family == "normal" and n > 1 else None
-    return s, gd.sample_figure_png(dist, s.z, s.x, s.x_direct), lik
+    lik = gd.likelihood_charts(s.x, **dist.kw) if family == "normal" and n > 1 else None
+    return s, gd.sample_charts(dist, s.z, s.x, s.x_direct), lik
+
+
+@st.cache_data(max_entries=4, show_spinner="Drawing the figure...")
+def figure_png(kind: str, family: str, params: tuple, z: float, n: int, seed: int) -> bytes:
+    """A figure as PNG for download, rendered by matplotlib only when asked for."""
+    dist = gd.Dist(family, params)
+    if kind == "inverse_transform":
+        return gd.inverse_transform_png(dist, z)
+    s = gd.compare_samplers(dist, n, seed)
+    if kind == "histograms":
+        return gd.sample_figure_png(dist, s.z, s.x, s.x_direct, dpi=150)
+    return gd.likelihood_figure_png(s.x, **dist.kw, dpi=150)
+
+
+def charts(specs: list[dict], prefix: str) -> None:
+    for i, (col, spec) in enumerate(zip(st.columns(len(specs)), specs)):
+        col.vega_lite_chart(spec, width="stretch", height=spec["height"], key=f"{prefix}{i}")
+
+
+def png_button(label: str, kind: str, *args) -> None:
+    st.download_button(label, lambda: figure_png(kind, *args), file_name=f"{kind}.png",
+                       mime="image/png", key=f"g_{kind}_png", on_click="ignore",
+                       icon=":material/download:")
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -118,7 +136,9 @@ with controls:
     m2.metric("x = ppf(z)", f"{x:.5g}")
 
 with picture:
-    st.image(gd.crosshair_svg(backdrop(dist.family, dist.params), dist, z), width="stretch")
+    pdf_spec, cdf_spec = gd.crosshair_charts(dist, z)
+    for spec, k in ((pdf_spec, "g_pdf_chart"), (cdf_spec, "g_cdf_chart")):
+        st.vega_lite_chart(spec, width="stretch", height=spec["height"], key=k)
     lo, hi = dist.plot_range()
     off = "" if lo <= x <= hi else f" (x = {x:.4g} lies off the chart)"
     st.caption(f"Green dot: z on the cdf's axis. Across to the cdf, down to x = ppf(z){off}. "
@@ -140,23 +160,24 @@ n = c1.number_input("n, points to draw", 1, gd.PAGE_MAX_N, step=100, key="g_n")
 seed = c2.number_input("seed", 0, 2**32 - 1, step=1, key="g_seed")
 c3.button("Draw a new sample", key="g_resample", icon=":material/casino:", type="primary",
           on_click=lambda: ss.update(g_seed=(ss["g_seed"] + 1) % 2**32))
-sample, fig_sample, fig_likelihood = sampled(dist.family, dist.params, int(n), int(seed))
-st.image(fig_sample, width="stretch", output_format="PNG")
+n, seed = int(n), int(seed)
+sample, sample_specs, likelihood_specs = sampled(dist.family, dist.params, n, seed)
+charts(sample_specs, "g_hist")
 st.markdown(md_table({"sampler": ["inverse transform, x = ppf(z)", "numpy's own sampler"],
           "KS statistic D": [f"{sample.ks[0]:.4f}", f"{sample.ks_direct[0]:.4f}"],
           "p-value": [f"{sample.ks[1]:.3f}", f"{sample.ks_direct[1]:.3f}"]}))
 st.caption("The Kolmogorov-Smirnov statistic is the largest gap between the sample's empirical "
            "cdf and the true cdf; a small p-value (< 0.05) would say the sample does not fit.")
+state = (dist.family, dist.params, float(z), n, seed)
 d1, d2, d3 = st.columns(3)
-d1.download_button("Sample (CSV)", lambda: gd.sample_csv(sample.z, sample.x, sample.x_direct),
-                   file_name=f"sample_{dist.family}_n{n}_seed{seed}.csv", mime="text/csv",
-                   key="g_csv", on_click="ignore", icon=":material/download:")
-d2.download_button("Inverse-transform figure (PNG)", lambda: gd.inverse_transform_png(dist, z),
-                   file_name="inverse_transform.png",
-                   mime="image/png", key="g_png", on_click="ignore", icon=":material/download:")
-d3.download_button("Histograms (PNG)", fig_sample, file_name="histograms.png",
-                   mime="image/png", key="g_hist_png", on_click="ignore",
-                   icon=":material/download:")
+with d1:
+    st.download_button("Sample (CSV)", lambda: gd.sample_csv(sample.z, sample.x, sample.x_direct),
+                       file_name=f"sample_{dist.family}_n{n}_seed{seed}.csv", mime="text/csv",
+                       key="g_csv", on_click="ignore", icon=":material/download:")
+with d2:
+    png_button("Inverse-transform figure (PNG)", "inverse_transform", *state)
+with d3:
+    png_button("Histograms (PNG)", "histograms", *state)
 
 st.subheader("Likelihood and maximum likelihood")
 if dist.family != "normal":
@@ -173,8 +194,9 @@ else:
         f"estimates** $\\hat\\mu$ = mean = **{mu_hat:.4g}** (true {mu:g}) and $\\hat\\sigma$ "
         f"= std = **{sigma_hat:.4g}** (true {sigma:g}). The shaded band holds the values "
         "within 1.92 of the maximum: a 95% likelihood interval.")
-    st.image(fig_likelihood, width="stretch", output_format="PNG")
-    table = mle_table(dist.params, int(seed))
+    charts(likelihood_specs, "g_lik")
+    png_button("Likelihood figure (PNG)", "likelihood", *state)
+    table = mle_table(dist.params, seed)
     st.markdown(
         f"**Estimates tighten as n grows**: the standard error of $\\hat\\mu$ is "
         f"$\\sigma/\\sqrt{{n}}$ = {sigma / np.sqrt(n):.3g} here; 100 times more data makes "
@@ -186,6 +208,6 @@ else:
               "σ/√n": [f"{r['se_mu']:.4f}" for r in table]}))
 
 # Keep the URL in step with the view (the last valid one), so a link reopens it exactly.
-query = gd.ViewState(dist, float(z), int(n), int(seed)).to_query()
+query = gd.ViewState(dist, float(z), n, seed).to_query()
 if st.query_params.to_dict() != query:
     st.query_params.from_dict(query)

@@ -1,7 +1,5 @@
 """genlib.distributions against scipy.stats: ppf/pdf/cdf, samplers, KS, likelihood, URL state."""
 
-import xml.etree.ElementTree as ET
-
 import numpy as np
 import pytest
 from scipy import optimize, stats
@@ -269,20 +267,52 @@ def test_query_values_given_as_lists_use_the_last():
     assert gd.parse_state({"n": ["5", "7"]})[0].n == 7
 
 
-def test_crosshair_svg_is_valid_and_labels_z_and_x():
-    """The live figure is well-formed SVG with the crosshair and the values of z and ppf(z)."""
+def _layers(spec):
+    return {layer["mark"]["type"]: layer for layer in reversed(spec["layer"])}
+
+
+def test_crosshair_charts_put_x_at_ppf_of_z_and_shade_left_of_it():
+    """The live pdf/cdf charts mark x = ppf(z), shade the pdf up to it, and label z and x."""
     dist = gd.default()
-    svg = gd.crosshair_svg(gd.crosshair_backdrop(dist), dist, 0.8413)
-    root = ET.fromstring(svg.split("?>", 1)[1].split(">", 1)[1])  # drop the XML/DOCTYPE header
-    assert root.tag.endswith("svg")
-    assert 'id="crosshair"' in svg and "z = 0.8413" in svg and "ppf(z) = 239.99" in svg
+    pdf_spec, cdf_spec = gd.crosshair_charts(dist, 0.8413)
+    x = float(dist.ppf(0.8413))
+    rule = _layers(pdf_spec)["rule"]["data"]["values"][0]
+    assert rule["x"] == pytest.approx(x) and rule["p"] == pytest.approx(float(dist.pdf(x)))
+    assert _layers(pdf_spec)["area"]["transform"] == [{"filter": f"datum.x <= {x!r}"}]
+    texts = [layer["encoding"]["text"]["value"] for layer in cdf_spec["layer"]
+             if layer["mark"]["type"] == "text"]
+    assert texts == ["z = 0.8413", "x = ppf(z) = 239.99"]
+    assert (pdf_spec["layer"][0]["encoding"]["x"]["scale"]["domain"]
+            == cdf_spec["layer"][0]["encoding"]["x"]["scale"]["domain"])  # one shared x axis
 
 
 def test_crosshair_rejects_z_at_the_ends():
     """z = 0 or 1 (ppf = -inf/+inf for a normal) is refused with a reason."""
-    dist = gd.default()
     with pytest.raises(ValueError, match="strictly between"):
-        gd.crosshair_svg(gd.crosshair_backdrop(dist), dist, 1.0)
+        gd.crosshair_charts(gd.default(), 1.0)
+
+
+def test_sample_charts_are_densities_of_the_whole_sample():
+    """Each histogram's bars integrate to the share of points on the chart (at most 1)."""
+    dist = gd.default("cauchy")
+    s = gd.compare_samplers(dist, 4_000, 0)
+    for spec, sample in zip(gd.sample_charts(dist, s.z, s.x, s.x_direct),
+                            (s.z, s.x, s.x_direct)):
+        bars = spec["layer"][0]["data"]["values"]
+        area = sum((b["b"] - b["a"]) * b["d"] for b in bars)
+        lo, hi = bars[0]["a"], bars[-1]["b"]
+        assert area == pytest.approx(np.mean((sample >= lo) & (sample <= hi)), abs=1e-6)
+
+
+def test_likelihood_charts_peak_at_zero_at_the_mle():
+    """The relative log-likelihood curves reach ~0 next to the marked MLE."""
+    x = gd.direct_sample(gd.default(), 2_000, 0)
+    mu_hat, sigma_hat = gd.normal_mle(x)
+    for spec, hat in zip(gd.likelihood_charts(x, 200, 40), (mu_hat, sigma_hat)):
+        curve = spec["layer"][1]["data"]["values"]
+        best = max(curve, key=lambda r: r["ll"])
+        assert best["ll"] == pytest.approx(0, abs=1e-2)
+        assert spec["layer"][2]["data"]["values"][0]["t"] == pytest.approx(hat)
 
 
 def test_figures_are_png():
