@@ -6,7 +6,7 @@ classifier ``argmax_y log p(x | y) + log p(y)``.
 
 Speed comes from doing the heavy algebra once at fit time: each class covariance is a
 float32 ``Xc.T @ Xc`` (not ``np.cov``), factorised once, and a sample is ``mu + z @ L.T``.
-Log-densities use the float64 Cholesky factor of the same regularised covariance.
+Log-densities are computed in float64 with that same factor.
 Only numpy is imported here; scipy and scikit-learn are imported when needed.
 """
 
@@ -107,8 +107,8 @@ def _cholesky(C: np.ndarray, what: str) -> np.ndarray:
 class _Gaussians:
     """m Gaussians in 784 dimensions, stored the way sampling and scoring need them.
 
-    kind "full": Cholesky factors of the covariances, float64 for log-densities and a
-    float32 copy for sampling. "diag": variances.
+    kind "full": Cholesky factors ``chols`` of the covariances (densities use them in float64)
+    and ``chols32`` to sample with (the same array when the factors are float32). "diag": variances.
     "pca": top eigenvectors ``U`` (m, d, r), eigenvalues ``lam`` (m, r) and the isotropic
     variance ``noise`` (m,) of each covariance ``U diag(lam - noise) U.T + noise I``.
     Every stored array is read-only: a fitted model may be shared between sessions.
@@ -126,22 +126,34 @@ class _Gaussians:
 
     @classmethod
     def full(cls, means, covs, reg: float, names) -> _Gaussians:
-        """From covariances (float32 or float64, without ridge): add ``reg``, factorise once.
+        """From covariances (without ridge): add ``reg`` and factorise each once, C = L L.T.
 
-        The float64 factor is exact for densities; its float32 copy makes sampling fast.
+        float32 covariances get a float32 factor (fast to compute and to sample with), and
+        the model's covariance is then *defined* as ``L @ L.T``: samples follow it exactly,
+        and densities, computed in float64 with the same ``L``, are exact for it. It equals
+        the regularised sample covariance to float32 precision. float64 covariances (the
+        mixture's, from scikit-learn) keep a float64 factor, plus a float32 copy to sample.
         """
-        chols = np.empty(covs.shape, np.float64)
+        chols = np.empty(covs.shape, covs.dtype)
+        idx = np.arange(covs.shape[-1])
         for j, C in enumerate(covs):
-            C = C.astype(np.float64)  # a copy: the caller's array is left alone
-            C[np.diag_indices_from(C)] += reg
-            chols[j] = _cholesky(C, names[j])
+            C = C.copy()  # the caller's array is left alone
+            C[idx, idx] += reg
+            try:
+                chols[j] = np.linalg.cholesky(C)
+            except np.linalg.LinAlgError:
+                # float32 rounding can leave a tiny negative eigenvalue: retry in float64
+                chols[j] = _cholesky(C.astype(np.float64), names[j])
+        if chols.dtype == np.float32:
+            return cls("full", means, chols=chols, chols32=chols)
         return cls("full", means, chols=chols, chols32=chols.astype(np.float32))
 
     def covariance(self, j: int) -> np.ndarray:
         """The (regularised) covariance matrix of Gaussian j, float64 (d, d)."""
         p = self.params
         if self.kind == "full":
-            return p["chols"][j] @ p["chols"][j].T
+            L = p["chols"][j].astype(np.float64)
+            return L @ L.T
         if self.kind == "diag":
             return np.diag(p["var"][j])
         U = p["U"][j]
@@ -174,6 +186,7 @@ class _Gaussians:
             from scipy.linalg import solve_triangular
 
             for j, L in enumerate(p["chols"]):
+                L = L.astype(np.float64)  # exact: a float32 factor is the model's factor
                 Z = solve_triangular(L, (X - self.means[j]).T, lower=True, check_finite=False)
                 logdet = 2.0 * np.sum(np.log(np.diag(L)))
                 out[:, j] = -0.5 * (d * _LOG_2PI + logdet + np.einsum("ij,ij->j", Z, Z))
