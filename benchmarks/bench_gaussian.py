@@ -91,7 +91,7 @@ def browser_rows():
             metric = page.locator("[data-testid='stMetric']").filter(
                 has_text="x = ppf(z)").locator("[data-testid='stMetricValue']")
             times = []
-            for i in range(8):
+            for _ in range(8):
                 before = metric.inner_text()
                 thumb.focus()
                 t0 = time.perf_counter()

@@ -708,40 +708,46 @@ def crosshair_charts(dist: Dist, z: float) -> tuple[dict, dict]:
     curve = {"values": _rows(x=xs, p=pdf, F=dist.cdf(xs))}
     mark = {"values": [{"x": xc, "z": z, "p": px, "zero": 0.0, "lo": lo}]}
     right = xc > (lo + hi) / 2
+
+    def on_pdf(x_field, y_field):
+        return _xy(x_field, y_field, (lo, hi), (0, top), "", "pdf  p(x)")
+
+    def on_cdf(x_field, y_field):
+        return _xy(x_field, y_field, (lo, hi), (-0.02, 1.04), "x", "cdf  z = F(x)")
+
     pdf_spec = _chart([
         {"data": curve, "transform": [{"filter": f"datum.x <= {xc!r}"}],
          "mark": {"type": "area", "color": RED, "opacity": 0.22},
-         "encoding": _xy("x", "p", (lo, hi), (0, top), "", "pdf  p(x)")},
+         "encoding": on_pdf("x", "p")},
         {"data": curve, "mark": {"type": "line", "color": BLUE, "strokeWidth": 3},
-         "encoding": _xy("x", "p", (lo, hi), (0, top), "", "pdf  p(x)")},
+         "encoding": on_pdf("x", "p")},
         {"data": mark, "mark": {"type": "rule", "color": RED, "strokeWidth": 3},
-         "encoding": {**_xy("x", "zero", (lo, hi), (0, top), "", "pdf  p(x)"), "y2": {"field": "p"}}},
+         "encoding": {**on_pdf("x", "zero"), "y2": {"field": "p"}}},
         {"data": mark, "mark": {"type": "point", "filled": True, "color": RED, "size": 140,
                                 "opacity": 1},
-         "encoding": _xy("x", "zero", (lo, hi), (0, top), "", "pdf  p(x)")},
+         "encoding": on_pdf("x", "zero")},
     ], f"{dist}", height=230)
     dashed = {"type": "rule", "color": RED, "strokeWidth": 3, "strokeDash": [9, 5]}
-    cdf_titles = ("x", "cdf  z = F(x)")
     cdf_spec = _chart([
         {"data": curve, "mark": {"type": "line", "color": BLUE, "strokeWidth": 3},
-         "encoding": _xy("x", "F", (lo, hi), (-0.02, 1.04), *cdf_titles)},
+         "encoding": on_cdf("x", "F")},
         {"data": mark, "mark": dashed,
-         "encoding": {**_xy("lo", "z", (lo, hi), (-0.02, 1.04), *cdf_titles), "x2": {"field": "x"}}},
+         "encoding": {**on_cdf("lo", "z"), "x2": {"field": "x"}}},
         {"data": mark, "mark": dashed,
-         "encoding": {**_xy("x", "z", (lo, hi), (-0.02, 1.04), *cdf_titles), "y2": {"field": "zero"}}},
+         "encoding": {**on_cdf("x", "z"), "y2": {"field": "zero"}}},
         {"data": {"values": [{"x": lo, "y": z, "c": GREEN}, {"x": xc, "y": z, "c": RED},
                              {"x": xc, "y": 0.0, "c": RED}]},
          "mark": {"type": "point", "filled": True, "size": 140, "opacity": 1},
-         "encoding": {**_xy("x", "y", (lo, hi), (-0.02, 1.04), *cdf_titles),
+         "encoding": {**on_cdf("x", "y"),
                       "color": {"field": "c", "type": "nominal", "scale": None}}},
         {"data": mark, "mark": {"type": "text", "color": GREEN, "fontSize": 16,
                                 "fontWeight": "bold", "align": "left", "dx": 10, "dy": -12},
-         "encoding": {**_xy("lo", "z", (lo, hi), (-0.02, 1.04), *cdf_titles),
+         "encoding": {**on_cdf("lo", "z"),
                       "text": {"value": f"z = {z:.4f}"}}},
         {"data": mark, "mark": {"type": "text", "color": RED, "fontSize": 16,
                                 "fontWeight": "bold", "align": "right" if right else "left",
                                 "dx": -10 if right else 10, "dy": -14},
-         "encoding": {**_xy("x", "zero", (lo, hi), (-0.02, 1.04), *cdf_titles),
+         "encoding": {**on_cdf("x", "zero"),
                       "text": {"value": f"x = ppf(z) = {x:.5g}"}}},
     ], height=250)
     return pdf_spec, cdf_spec
@@ -774,7 +780,8 @@ def sample_charts(dist: Dist, z, x, x_direct) -> list[dict]:
         if name == "z":
             layers.append({"data": {"values": [{"a": 0.0, "b": 1.0, "d": 1.0}]},
                            "mark": {"type": "rule", "color": "black", "strokeWidth": 2.5},
-                           "encoding": {**_xy("a", "d", (0, 1), None, name, "density"), "x2": {"field": "b"}}})
+                           "encoding": {**_xy("a", "d", (0, 1), None, name, "density"),
+                                        "x2": {"field": "b"}}})
         else:
             layers.append({"data": curve, "mark": {"type": "line", "color": BLUE,
                                                    "strokeWidth": 3},

@@ -1,4 +1,4 @@
-"""AppTest behaviour of the Gaussian explorer: z drives x = ppf(z), links restore views, bad input."""
+"""AppTest behaviour of the Gaussian explorer: z drives x = ppf(z), links, bad input."""
 
 from pathlib import Path
 
