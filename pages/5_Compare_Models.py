@@ -14,9 +14,9 @@ N_CHOICES = [100, 250, 500, 1000, 2000]
 CHART_METRICS = {  # column -> (axis title, better)
     "frechet": ("Frechet distance to real digits", "lower is better"),
     "diversity": ("Diversity (1 = as varied as real digits)", "higher is better"),
-    "recall": ("Recall: share of real digits with a sample nearby", "higher is better"),
+    "recall": ("Recall: % of real digits with a sample nearby", "higher is better"),
     "coverage_entropy": ("Digit coverage, nats (ln 10 = 2.30 is perfect)", "higher is better"),
-    "confidence": ("Judge confidence", "higher is better"),
+    "confidence": ("Judge confidence, %", "higher is better"),
     "memorisation_ratio": ("Memorisation ratio (1 = new digits, 0 = copies)", "near 1 is best"),
 }
 FAMILY_COLORS = {"reference": "#6b7280", "Gaussian": "#1f4e9c", "VAE": "#2a9d8f",
@@ -70,10 +70,27 @@ def compute(names: list[str], n: int, seed: int, lik: bool) -> list[dict]:
     return rows
 
 
-def table(rows: list[dict]) -> pd.DataFrame:
-    keys = [k for k in sb.COLUMNS if k != "family"]
+QUALITY = ["model", "coverage_entropy", "class_consistency", "frechet", "confidence", "recall",
+           "diversity", "memorisation_ratio"]
+LIKELIHOOD = ["model", "nll_nats", "nll_bits_per_pixel", "neg_elbo_nats", "likelihood_kind"]
+PERCENT = ("class_consistency", "confidence", "recall")
+
+
+def table(rows: list[dict], keys: list[str]) -> pd.DataFrame:
     df = pd.DataFrame([{k: r.get(k) for k in keys} for r in rows])
-    return df.dropna(axis=1, how="all")
+    for k in PERCENT:
+        if k in df:
+            df[k] = 100 * df[k].astype(float)
+    return df
+
+
+def show_table(df: pd.DataFrame) -> None:
+    text = ("model", "likelihood_kind", "flags")
+    st.dataframe(df, hide_index=True, width="stretch", column_config={
+        k: st.column_config.Column(sb.COLUMNS[k][0], help=sb.COLUMNS[k][1]) if k in text
+        else st.column_config.NumberColumn(sb.COLUMNS[k][0], help=sb.COLUMNS[k][1],
+                                           format="%.1f%%" if k in PERCENT else "%.2f")
+        for k in df.columns})
 
 
 def chart_ui(df: pd.DataFrame, families: dict) -> None:
@@ -91,9 +108,11 @@ def chart_ui(df: pd.DataFrame, families: dict) -> None:
         tooltip=["model", alt.Tooltip(f"{metric}:Q", format=".3f")],
     )
     labels = bars.mark_text(align="left", dx=4, fontSize=15).encode(
-        text=alt.Text(f"{metric}:Q", format=".2f"), color=alt.value("#111111"))
+        text=alt.Text(f"{metric}:Q", format=".0f" if metric in PERCENT else ".2f"),
+        color=alt.value("#111111"))
     st.altair_chart((bars + labels).properties(height=44 * len(data) + 40).configure_axis(
-        labelFontSize=16, titleFontSize=16).configure_legend(labelFontSize=15, titleFontSize=15),
+        labelFontSize=16, titleFontSize=16, labelColor="#111111",
+        titleColor="#111111").configure_legend(labelFontSize=15, titleFontSize=15),
         width="stretch")
 
 
@@ -128,15 +147,22 @@ elif result[1]:
     if shown != params:
         st.caption("Showing the last scoreboard; the settings above have changed since. "
                    "Press the button to update it.")
-    df = table(rows)
-    st.dataframe(
-        df, hide_index=True, width="stretch",
-        column_config={k: st.column_config.NumberColumn(
-            sb.COLUMNS[k][0], help=sb.COLUMNS[k][1],
-            format="percent" if k in ("class_consistency", "confidence", "recall") else "%.2f")
-            if k not in ("model", "likelihood_kind", "flags", "samples_drawn")
-            else st.column_config.Column(sb.COLUMNS[k][0], help=sb.COLUMNS[k][1])
-            for k in df.columns})
+    df = table(rows, QUALITY)
+    show_table(df)
+    n_real = next((r["samples_drawn"] for r in rows if r["model"] == sb.REFERENCE_ROWS[0]), 0)
+    st.caption(f"Every model drew {shown[2]:,} samples"
+               + (f" (the real row: the {n_real:,} held-out digits outside the reference half)"
+                  if n_real else "")
+               + f". Frechet distance, recall and diversity use {rows[0]['n_compare']:,} "
+               "samples in every row, so they compare at the same size.")
+    flagged = [f"- **{r['model']}**: {r['flags']}" for r in rows if r["flags"]]
+    if flagged:
+        st.warning("**Warnings**\n" + "\n".join(flagged), icon=":material/warning:")
+    lik = table([r for r in rows if r.get("nll_nats") is not None], LIKELIHOOD)
+    if len(lik):
+        st.markdown("**Held-out likelihood** (the same held-out digits; lower is better "
+                    "within a family)")
+        show_table(lik)
     st.download_button("Download the scoreboard (CSV)", sb.to_csv(rows),
                        file_name="genlab_scoreboard.csv", mime="text/csv", key="cmp_csv",
                        on_click="ignore", icon=":material/download:")

@@ -71,3 +71,43 @@ def test_no_models_selected_warns_instead_of_failing(at):
     at.button(key="cmp_go").click().run()
     assert not at.exception
     assert any("at least one model" in w.value for w in at.warning)
+
+
+def _panel_script(which: str):
+    import numpy as np
+
+    import evaluation_ui
+    import genlib
+
+    mnist = genlib.load_mnist("sample")
+    if which == "copies":
+        samples, labels = mnist.train.images[::40], None
+    else:
+        samples, labels = mnist.test.images[::10], mnist.test.labels[::10]
+    evaluation_ui.quality_panel(np.asarray(samples), mnist, key="qp", labels=labels,
+                                expanded=True)
+
+
+def _panel(which: str) -> AppTest:
+    at = AppTest.from_function(_panel_script, args=(which,), default_timeout=120).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_quality_panel_shows_figures_for_real_digits_without_warnings():
+    """Real held-out digits: all five figures, consistency near 100%, no warning."""
+    at = _panel("real")
+    labels = [m.label for m in at.metric]
+    assert labels == ["Digit coverage", "Asked-for digit", "Judge confidence", "Diversity",
+                      "Memorisation ratio"]
+    assert float(at.metric[1].value.rstrip("%")) > 90
+    assert not at.warning
+    assert at.image  # the sample / nearest-training-digit pairs
+
+
+def test_quality_panel_flags_samples_copied_from_training_digits():
+    """Training digits shown as 'samples': ratio 0.00 and a copying warning, no consistency."""
+    at = _panel("copies")
+    assert "Asked-for digit" not in [m.label for m in at.metric]
+    assert at.metric[-1].value == "0.00"
+    assert any("copying" in w.value for w in at.warning)
