@@ -60,9 +60,9 @@ def key(family: str, name: str) -> str:
 
 
 def set_params(dist: gd.Dist) -> None:
-    for name, value in dist.params:
+    for p, (name, value) in zip(dist.spec.params, dist.params):
         ss[key(dist.family, name)] = value
-        ss[key(dist.family, name) + "_s"] = value
+        ss[key(dist.family, name) + "_s"] = float(min(max(value, p.lo), p.hi))
 
 
 def set_state(view: gd.ViewState) -> None:

@@ -61,6 +61,14 @@ def test_query_string_restores_the_view():
     assert {k: at.query_params[k] for k in query} == query
 
 
+def test_link_beyond_a_sliders_range_keeps_the_exact_value():
+    """mu = 1000 (valid, past the slider's end): the number input keeps it, the slider clips."""
+    at = open_page(mu="1000", sigma="0.5")
+    assert at.number_input(key="g_normal_mu").value == 1000
+    assert at.slider(key="g_normal_mu_s").value == gd.FAMILIES["normal"].param("mu").hi
+    assert shown_x(at) == f"{float(gd.make('normal', mu=1000, sigma=0.5).ppf(0.8413)):.5g}"
+
+
 def test_the_page_writes_its_state_into_the_url(default_page):
     """After a parameter change the URL holds the new view, so a copied link reopens it."""
     at = default_page
