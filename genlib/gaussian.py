@@ -91,14 +91,26 @@ def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
 
 
+def _potrf(C: np.ndarray, overwrite: bool = False) -> np.ndarray | None:
+    """Lower Cholesky factor of C (float32 or float64), or None if C is not positive definite.
+
+    LAPACK's potrf through scipy: several times faster than np.linalg.cholesky in float32.
+    """
+    from scipy.linalg import lapack
+
+    potrf = lapack.spotrf if C.dtype == np.float32 else lapack.dpotrf
+    L, info = potrf(C, lower=1, clean=1, overwrite_a=int(overwrite))
+    return L if info == 0 else None
+
+
 def _cholesky(C: np.ndarray, what: str) -> np.ndarray:
-    try:
-        return np.linalg.cholesky(C)
-    except np.linalg.LinAlgError:
+    L = _potrf(C)
+    if L is None:
         raise ValueError(
             f"the covariance of {what} is singular (pixels that never vary have zero "
             "variance): use a ridge reg > 0, e.g. 1e-4"
-        ) from None
+        )
+    return L
 
 
 # ----------------------------------------------------------------------------- Gaussians
@@ -133,17 +145,16 @@ class _Gaussians:
         and densities, computed in float64 with the same ``L``, are exact for it. It equals
         the regularised sample covariance to float32 precision. float64 covariances (the
         mixture's, from scikit-learn) keep a float64 factor, plus a float32 copy to sample.
+        ``covs`` may be a generator; each matrix is overwritten.
         """
-        chols = np.empty(covs.shape, covs.dtype)
-        idx = np.arange(covs.shape[-1])
+        chols = None
         for j, C in enumerate(covs):
-            C = C.copy()  # the caller's array is left alone
-            C[idx, idx] += reg
-            try:
-                chols[j] = np.linalg.cholesky(C)
-            except np.linalg.LinAlgError:
-                # float32 rounding can leave a tiny negative eigenvalue: retry in float64
-                chols[j] = _cholesky(C.astype(np.float64), names[j])
+            if chols is None:
+                chols = np.empty((len(means), *C.shape), C.dtype)
+            C[np.diag_indices_from(C)] += reg
+            L = _potrf(C, overwrite=True)
+            # float32 rounding can leave a tiny negative eigenvalue: then retry in float64
+            chols[j] = L if L is not None else _cholesky(C.astype(np.float64), names[j])
         if chols.dtype == np.float32:
             return cls("full", means, chols=chols, chols32=chols)
         return cls("full", means, chols=chols, chols32=chols.astype(np.float32))
@@ -205,19 +216,22 @@ class _Gaussians:
         return out
 
 
-def _class_moments(X: np.ndarray):
-    """Mean (float64) and covariance (float32, via Xc.T @ Xc) of the rows of X."""
-    mu = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+def _class_moments(X: np.ndarray, mu: np.ndarray | None = None):
+    """Mean (float32, summed in float64) and covariance (float32, Xc.T @ Xc) of X's rows."""
+    if mu is None:
+        mu = X.mean(axis=0, dtype=np.float64).astype(np.float32)
     Xc = X - mu
     return mu, (Xc.T @ Xc) / np.float32(len(X) - 1)
 
 
 def _fit_gaussians(groups, kind: str, reg: float, rank: int | None, names) -> _Gaussians:
     """One Gaussian per array of rows in ``groups`` (float32 (n_j, d) each)."""
+    if kind == "full":  # one class at a time: never more than one covariance in memory
+        means = np.stack([Xj.mean(axis=0, dtype=np.float64).astype(np.float32) for Xj in groups])
+        covs = (_class_moments(Xj, mu)[1] for Xj, mu in zip(groups, means))
+        return _Gaussians.full(means, covs, reg, names)
     moments = [_class_moments(Xj) for Xj in groups]
     means = np.stack([mu for mu, _ in moments])
-    if kind == "full":
-        return _Gaussians.full(means, np.stack([C for _, C in moments]), reg, names)
     if kind == "diag":
         var = np.stack([np.diag(C).astype(np.float64) for _, C in moments]) + reg
         if np.any(var <= 0):
