@@ -110,7 +110,7 @@ def chart_ui(df: pd.DataFrame, families: dict) -> None:
     labels = bars.mark_text(align="left", dx=4, fontSize=15).encode(
         text=alt.Text(f"{metric}:Q", format=".0f" if metric in PERCENT else ".2f"),
         color=alt.value("#111111"))
-    st.altair_chart((bars + labels).properties(height=44 * len(data) + 40).configure_axis(
+    st.altair_chart((bars + labels).properties(height=max(180, 46 * len(data) + 60)).configure_axis(
         labelFontSize=16, titleFontSize=16, labelColor="#111111",
         titleColor="#111111").configure_legend(labelFontSize=15, titleFontSize=15),
         width="stretch")
