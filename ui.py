@@ -20,6 +20,13 @@ from genlib.data import available_sources
 ROOT = Path(__file__).resolve().parent
 SOURCE_KEY = "genlab_source"  # persists across pages (widget keys are dropped on page switch)
 UPLOAD_KEY = "genlab_upload"  # (file name, bytes) of the last valid upload
+PAGE_ICONS = {
+    "1_Gaussian_Explorer": ":material/ssid_chart:",
+    "2_Class_Conditional_Sampling": ":material/category:",
+    "3_VAE_Latent_Space": ":material/tune:",
+    "4_GAN_Live_Training": ":material/sports_esports:",
+    "5_Compare_Models": ":material/leaderboard:",
+}
 SOURCE_LABELS = {
     "auto": "Best available",
     "sample": "Embedded sample (5,000 digits)",
@@ -32,9 +39,23 @@ SOURCE_LABELS = {
 
 
 def setup_page(title: str, icon: str = ":material/scatter_plot:") -> genlib.MNIST:
-    """Configure the page (wide, titled) and draw the dataset sidebar; return the data in use."""
+    """Configure the page (wide, titled), draw the navigation and the dataset sidebar.
+
+    Returns the dataset in use.
+    """
     st.set_page_config(page_title=f"{title} · GenLab", page_icon=icon, layout="wide")
+    navigation_sidebar()
     return dataset_sidebar()
+
+
+def navigation_sidebar() -> None:
+    """Links to the home page and every page in pages/, labelled as the pages title themselves."""
+    with st.sidebar:
+        st.page_link("app.py", label="Home", icon=":material/home:")
+        for path in page_files():
+            st.page_link(f"pages/{path.name}", label=page_title(path),
+                         icon=PAGE_ICONS.get(path.stem, ":material/chevron_right:"))
+        st.divider()
 
 
 def page_files() -> list[Path]:

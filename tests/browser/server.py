@@ -81,6 +81,9 @@ def wait_idle(page, timeout_ms: int = 120_000) -> None:
     """Wait until the app's script run is over (after a click or a page load)."""
     page.wait_for_timeout(150)  # let a rerun triggered just now flip the state to "running"
     page.wait_for_selector(DONE, timeout=timeout_ms)
+    # Element code is loaded lazily: until it arrives, elements show as grey skeletons.
+    page.wait_for_function("() => !document.querySelector(\"[data-testid='stSkeleton']\")",
+                           timeout=timeout_ms)
 
 
 def launch_browser(playwright):
