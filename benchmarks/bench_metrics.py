@@ -43,9 +43,9 @@ def scoreboard_rows():
     at.switch_page(PAGE).run()
     at.select_slider(key="cmp_n").set_value(N)
     n_models = len(at.multiselect(key="cmp_models").value)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     at.button(key="cmp_go").click().run()
-    cold = time.perf_counter() - t0
+    cold, cold_cpu = time.perf_counter() - t0, time.process_time() - c0
     if at.exception or not at.dataframe:
         raise RuntimeError(f"{PAGE} failed: {at.exception}")
     warm = []
@@ -55,6 +55,8 @@ def scoreboard_rows():
         warm.append(time.perf_counter() - t0)
     yield {"benchmark": f"scoreboard, {n_models} rows x {N:,} samples, cold (page press)",
            "value": cold, "unit": "s", "target": "< 60 s"}
+    yield {"benchmark": "  the same, CPU seconds used by this process (all threads)",
+           "value": cold_cpu, "unit": "s", "target": "(~ wall time on an idle machine)"}
     yield {"benchmark": "scoreboard again, same settings (from cache)",
            "value": statistics.median(warm), "unit": "s", "target": "< 1 s"}
     df = at.dataframe[0].value.set_index("model")
