@@ -60,8 +60,10 @@ OUTPUTS = ("sigmoid", "tanh")
 METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
 
 PRESETS = {
+    # tanh output and one-sided label smoothing: on 4,000 digits a plain sigmoid MLP GAN
+    # collapsed onto 3s and 8s (smallest digit share 0.1% after 17k steps)
     "mlp": {"lr_g": 2e-4, "lr_d": 2e-4, "batch_size": 64, "latent_dim": 64, "d_steps": 1,
-            "loss": "non-saturating", "label_smoothing": 0.0, "output": "sigmoid"},
+            "loss": "non-saturating", "label_smoothing": 0.1, "output": "tanh"},
     "dcgan": {"lr_g": 2e-4, "lr_d": 2e-4, "batch_size": 64, "latent_dim": 64, "d_steps": 1,
               "loss": "non-saturating", "label_smoothing": 0.0, "output": "sigmoid"},
 }

@@ -1,0 +1,117 @@
+"""GAN live-training figures: headless steps/s, live throughput while the page refreshes in a
+real Chromium, and sample coverage of the ten digits.
+
+Run: .venv/bin/python -m benchmarks.run gan
+The 5-minute training-quality run is opt-in: GENLAB_BENCH_GAN_QUALITY=1 (it takes ~5.5 min).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PAGE = "pages/4_GAN_Live_Training.py"
+GRID = "[data-testid='stMain'] [data-testid='stImage'] img"
+LIVE_SECONDS = 20.0
+
+
+def _row(name, value, unit, target):
+    return {"benchmark": name, "value": float(value), "unit": unit, "target": target}
+
+
+def headless_steps_per_s(preset: str = "mlp", jit=None, steps: int = 320,
+                         repeat: int = 5) -> float:
+    """Median steps/s of ``train(steps)`` at batch 64 after compiling (no page, no browser)."""
+    from genlib import gan, load_mnist
+
+    trainer = gan.GANTrainer(preset, seed=0, images=load_mnist("sample").train.images,
+                             jit=jit, batch_size=64).warm_up()
+    trainer.train(steps // 4)
+    rates = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        trainer.train(steps)
+        rates.append(steps / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def _step_count(page) -> int:
+    metric = page.locator("[data-testid='stMetric']").filter(has_text="Step").first
+    return int(re.sub(r"\D", "", metric.locator("[data-testid='stMetricValue']").inner_text()))
+
+
+def live_figures(seconds: float = LIVE_SECONDS) -> tuple[float, float]:
+    """(steps/s, grid refreshes/s) of the page playing at full speed in Chromium."""
+    sys.path.insert(0, str(ROOT / "tests" / "browser"))
+    from playwright.sync_api import sync_playwright
+    from server import Server, launch_browser, open_page
+
+    server = Server()
+    try:
+        with sync_playwright() as p:
+            browser = launch_browser(p)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            open_page(page, server, PAGE)
+            start = _step_count(page)
+            page.locator(".st-key-gan_play button").click()
+            deadline = time.monotonic() + 180
+            while _step_count(page) <= start + 200 and time.monotonic() < deadline:
+                time.sleep(0.2)  # past TensorFlow's start and the compile
+            t0, s0 = time.monotonic(), _step_count(page)
+            srcs = set()
+            while time.monotonic() - t0 < seconds:
+                srcs.add(page.locator(GRID).first.get_attribute("src"))
+                time.sleep(0.05)
+            elapsed, s1 = time.monotonic() - t0, _step_count(page)
+            page.locator(".st-key-gan_pause button").click()
+            browser.close()
+    finally:
+        server.stop()
+    return (s1 - s0) / elapsed, (len(srcs) - 1) / elapsed
+
+
+def smallest_share(sampler, n: int = 1000) -> tuple[float, str]:
+    """Smallest share of any digit among ``n`` samples, and which judge counted them."""
+    from genlib import gan
+
+    judge, name = gan.load_judge()
+    return float(gan.digit_shares(judge.predict(sampler(n, rng=0))).min()), name
+
+
+def rows():
+    os.environ.setdefault("GENLAB_OFFLINE", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from genlib import gan, load_mnist
+
+    headless = headless_steps_per_s("mlp")
+    yield _row("headless mlp, batch 64, XLA, 32 steps per call", headless, "steps/s",
+               ">= 250")
+    yield _row("headless mlp, batch 64, no XLA (reference)",
+               headless_steps_per_s("mlp", jit=False), "steps/s", "")
+    yield _row("headless dcgan, batch 64 (reference)",
+               headless_steps_per_s("dcgan", steps=32, repeat=3), "steps/s", "")
+    live, refresh = live_figures()
+    yield _row("live mlp in Chromium, page playing at full speed", live, "steps/s", "")
+    yield _row("live page refreshes of the grid", refresh, "1/s", ">= 2")
+    yield _row("live / headless throughput", 100 * live / headless, "%", ">= 75")
+    for preset in gan.PRESETS:
+        ck = gan.load_checkpoint(gan.shipped_checkpoint_path(preset))
+        share, judge = smallest_share(ck.sample)
+        yield _row(f"shipped {preset} ({ck.step:,} steps): smallest digit share, {judge}",
+                   100 * share, "%", ">= 4")
+    if os.environ.get("GENLAB_BENCH_GAN_QUALITY"):
+        trainer = gan.GANTrainer("mlp", seed=0, images=load_mnist("sample").train.images)
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 300:
+            trainer.train_for(5.0)
+        share, judge = smallest_share(trainer.sample)
+        yield _row(f"mlp after 5 min from scratch ({trainer.step:,} steps): smallest digit "
+                   f"share, {judge}", 100 * share, "%", ">= 4")

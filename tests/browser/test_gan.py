@@ -1,0 +1,56 @@
+"""The GAN page in a real Chromium: Play trains, and the fixed-noise grid changes as it does."""
+
+import re
+import time
+
+import pytest
+from server import open_page, wait_idle
+
+pytest.importorskip("tensorflow")
+
+PAGE = "pages/4_GAN_Live_Training.py"
+GRID = "[data-testid='stMain'] [data-testid='stImage'] img"
+
+
+def step_count(page) -> int:
+    metric = page.locator("[data-testid='stMetric']").filter(has_text="Step").first
+    text = metric.locator("[data-testid='stMetricValue']").inner_text()
+    return int(re.sub(r"\D", "", text))
+
+
+def wait_for(predicate, timeout_s: float = 120.0, poll_s: float = 0.2):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll_s)
+    raise AssertionError("timed out waiting for the page")
+
+
+def test_grid_changes_over_two_refreshes_while_playing(page, server, screenshot_dir):
+    """After Play, the step count grows and the grid image is redrawn on two later refreshes;
+    after Pause, the step count stops."""
+    open_page(page, server, PAGE)
+    start = step_count(page)
+    page.locator(".st-key-gan_play button").click()
+    # the first refresh starts TensorFlow and compiles the train step: allow for it
+    wait_for(lambda: step_count(page) > start, timeout_s=180)
+    grids, steps = [], []
+    for _ in range(3):
+        src = page.locator(GRID).first.get_attribute("src")
+        wait_for(lambda old=src: page.locator(GRID).first.get_attribute("src") != old,
+                 timeout_s=30)
+        grids.append(page.locator(GRID).first.get_attribute("src"))
+        steps.append(step_count(page))
+    assert len(set(grids)) == 3, grids
+    assert steps[0] < steps[1] < steps[2], steps
+    page.screenshot(path=str(screenshot_dir / "gan_playing.png"))
+    assert page.locator("[data-testid='stException']").count() == 0
+
+    page.locator(".st-key-gan_pause button").click()
+    wait_idle(page)
+    paused = step_count(page)
+    page.wait_for_timeout(1500)
+    assert step_count(page) == paused
+    assert page.locator(".st-key-gan_play button").count() == 1
