@@ -15,11 +15,39 @@ Supported layer types (all channels-last, Keras' "same" padding):
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["forward", "dense", "conv2d", "conv2d_transpose", "ACTIVATIONS", "sigmoid",
+__all__ = ["forward", "single_threaded", "dense", "conv2d", "conv2d_transpose", "ACTIVATIONS", "sigmoid",
            "softplus"]
+
+
+_controller = []
+
+
+@contextmanager
+def single_threaded(active: bool = True):
+    """Run BLAS on one thread inside the block (when ``active``).
+
+    The matrices of one slider move are small: OpenBLAS' worker threads cost more than
+    they save, and on a busy machine waking them makes a 0.5 ms decode take 20-30 ms.
+    """
+    if not active:
+        yield
+        return
+    try:
+        if not _controller:
+            from threadpoolctl import ThreadpoolController  # ships with scikit-learn
+
+            _controller.append(ThreadpoolController())
+        limit = _controller[0].limit(limits=1, user_api="blas")
+    except Exception:  # threadpoolctl missing or unable to see the BLAS: run as is
+        yield
+        return
+    with limit:
+        yield
 
 
 def sigmoid(x):

@@ -139,6 +139,7 @@ class VAE:
     """
 
     CHUNK = 512  # digits per forward pass: bounds memory for the conv layers
+    SMALL = 256  # up to this many digits, BLAS runs single-threaded (see nn.single_threaded)
 
     def __init__(self, config: dict, weights: dict, manifest: dict | None = None):
         self.config = _check_config(config)
@@ -189,10 +190,11 @@ class VAE:
         """Images (n, 28, 28) in [0, 1] -> (mean, logvar) of q(z | x), each (n, latent_dim)."""
         x = _as_images(images)
         means, logvars = [], []
-        for part in self._chunks(x):
-            h = nn.forward(self.spec["encoder"], self.weights, part)
-            means.append(nn.forward(self.spec["heads"][:1], self.weights, h))
-            logvars.append(nn.forward(self.spec["heads"][1:], self.weights, h))
+        with nn.single_threaded(len(x) <= self.SMALL):
+            for part in self._chunks(x):
+                h = nn.forward(self.spec["encoder"], self.weights, part)
+                means.append(nn.forward(self.spec["heads"][:1], self.weights, h))
+                logvars.append(nn.forward(self.spec["heads"][1:], self.weights, h))
         if not means:
             empty = np.zeros((0, self.latent_dim), np.float32)
             return empty, empty.copy()
@@ -205,10 +207,11 @@ class VAE:
             z = z[None]
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"z must have shape (n, {self.latent_dim}), got {z.shape}")
-        if len(z) <= self.CHUNK:  # the slider path: one small pass, no concatenation
-            return nn.forward(self.spec["decoder"], self.weights, z).reshape(len(z), 784)
-        return np.concatenate([nn.forward(self.spec["decoder"], self.weights, p)
-                               .reshape(len(p), 784) for p in self._chunks(z)])
+        with nn.single_threaded(len(z) <= self.SMALL):
+            if len(z) <= self.CHUNK:  # the slider path: one small pass, no concatenation
+                return nn.forward(self.spec["decoder"], self.weights, z).reshape(len(z), 784)
+            return np.concatenate([nn.forward(self.spec["decoder"], self.weights, p)
+                                   .reshape(len(p), 784) for p in self._chunks(z)])
 
     def decode(self, z) -> np.ndarray:
         """Latent points (n, latent_dim) -> images (n, 28, 28) float32 in [0, 1]."""
@@ -428,7 +431,7 @@ def latent_grid_png(model: VAE, z, dims=(0, 1), n: int = 13, span: float = 3.0,
     box[y0 + pad:y1 - pad, x0 + pad:x1 - pad] = False  # a frame in the padding around the cell
     rgb[box] = mark
     buf = io.BytesIO()
-    Image.fromarray(upscale(rgb, scale), mode="RGB").save(buf, format="PNG")
+    Image.fromarray(upscale(rgb, scale), mode="RGB").save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 

@@ -3,14 +3,13 @@
 import json
 from pathlib import Path
 
-import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 import ui
 from genlib import vae
-from genlib.images import to_png
+from genlib.images import tile, to_png
 from genlib.digit_upload import prepare_digit
 
 mnist = ui.setup_page("VAE Latent Space", ":material/tune:")
@@ -28,15 +27,16 @@ def load(name: str, mine: bool, stamp: int) -> vae.VAE:
 def encodings(name: str, mine: bool, stamp: int, source: str, _mnist) -> tuple:
     model = load(name, mine, stamp)
     train = model.encode(_mnist.train.images)[0]
-    return train, model.encode(_mnist.test.images)[0], vae.class_means(train, _mnist.train.labels)
+    test = model.encode(_mnist.test.images)[0]
+    return train, test, vae.class_means(train, _mnist.train.labels), train.var(axis=0)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def cached(what: str, key: tuple, *args):
     """Seeded, deterministic pictures of one model (key names it), computed once."""
     model = load(*key)
-    if what == "samples":
-        return model.sample(100, rng=args[0])
+    if what == "samples":  # a PNG: encoding 100 digits costs more than drawing them
+        return to_png(tile(model.sample(100, rng=args[0]), 10), scale=3)
     if what == "strip":
         return to_png(vae.spread_strip(args[0]))
     raise ValueError(what)
@@ -79,7 +79,8 @@ def retrain_ui() -> None:
                        key="vae_t_beta").startswith("1 ") is False
         epochs = e.number_input("Epochs", 1, 200, 20 if preset == "tutorial" else 10,
                                 key="vae_t_epochs")
-        go = st.form_submit_button("Train", icon=":material/model_training:", type="primary")
+        go = st.form_submit_button("Train", icon=":material/model_training:", type="primary",
+                                   key="vae_t_go")
     st.caption(f"Saved to {vae.user_weights_path(name).parent} (the shipped weights are never "
                "replaced). The tutorial preset takes ~0.3 s per epoch on the 5,000-digit "
                "sample, the convolutional one ~3 s.")
@@ -104,58 +105,72 @@ def retrain_ui() -> None:
         st.rerun()
 
 
+st.title("VAE latent space: steer the code, watch the digit")
 name, mine, stamp, info = model_ui()
 key = (name, mine, stamp)
 model = load(*key)
 if model.warning:
     st.warning(model.warning, icon=":material/warning:")
-train_z, test_z, means = encodings(*key, mnist.source, mnist)
+train_z, test_z, means, activity = encodings(*key, mnist.source, mnist)
 d = model.latent_dim
+order = [int(i) for i in np.argsort(-activity, kind="stable")]  # most informative first
+active = [i for i in order if activity[i] > 0.01] or order  # Burda et al.'s "active units"
+unused = [i for i in order if i not in active]
 elbo = model.manifest.get("test_negative_elbo")
 info.markdown(f"**{model.describe()}**  \nheld-out −ELBO: **{elbo:.1f} nats** "
               f"({model.manifest.get('epochs', '?')} epochs)" if elbo else model.describe())
 
-st.title("VAE latent space: steer the code, watch the digit")
 explore, latent_map, recon_tab, samples_tab, upload_tab, training_tab = st.tabs(
     ["Explore", "Encoded digits", "Reconstruct & interpolate", "Samples from the prior",
      "Your digit", "Training"])
 
 
+def slider(i: int) -> float:
+    st.session_state.setdefault(f"vae_z_{name}_{i}", 0.0)
+    value = st.slider(f"z{i + 1}", -3.0, 3.0, step=0.05, key=f"vae_z_{name}_{i}")
+    st.image(cached("strip", key, train_z[:, i]), width="stretch", output_format="PNG")
+    return value
+
+
 @st.fragment
 def explorer() -> None:
     """Sliders, the decoded digit and the latent grid: a slider move reruns only this."""
-    cols = st.columns(12)
+    cols = st.columns([1] * 10 + [1.7, 1.5], gap="small")
     for k in range(10):
         cols[k].button(str(k), key=f"vae_jump_{k}", on_click=set_z, args=(name, means[k]),
                        help=f"Jump to the mean encoding of the training {k}s", width="stretch")
     cols[10].button("Random", key="vae_random", help="Draw z from the prior N(0, I)",
+                    icon=":material/casino:", width="stretch",
                     on_click=lambda: set_z(name, np.random.default_rng().standard_normal(d)))
-    cols[11].button("Reset", key="vae_reset", on_click=set_z, args=(name, np.zeros(d)))
-    sliders, digit, grid = st.columns([3, 2, 3], gap="large")
-    inner = sliders.columns(2 if d > 6 else 1)
+    cols[11].button("Reset", key="vae_reset", on_click=set_z, args=(name, np.zeros(d)),
+                    icon=":material/restart_alt:", width="stretch")
+    sliders, digit, grid = st.columns([2.6, 2.6, 3], gap="large")
     z = np.zeros(d, np.float32)
-    for i in range(d):
-        with inner[i % len(inner)]:
-            st.session_state.setdefault(f"vae_z_{name}_{i}", 0.0)
-            z[i] = st.slider(f"z{i + 1}", -3.0, 3.0, step=0.05, key=f"vae_z_{name}_{i}")
-            st.image(vae_strip(i), width="stretch")
-    sliders.caption("Each shaded strip shows where the training digits are encoded along that "
-                    "dimension; the prior N(0, 1) spans the slider.")
+    inner = sliders.columns(2 if len(active) > 4 else 1)
+    for n, i in enumerate(active):
+        with inner[n % len(inner)]:
+            z[i] = slider(i)
+    if len(unused):
+        with sliders.expander(f"{len(unused)} unused dimensions"):
+            st.caption("The encoder keeps these at the prior for every digit (their KL is ~0): "
+                       "the decoder learnt to ignore them.")
+            for i in unused:
+                z[i] = slider(i)
+    sliders.caption("Shading under a slider: where the training digits are encoded along "
+                    "that dimension. The slider spans ±3 prior standard deviations.")
     with digit:
-        ui.show_grid(model.decode(z), 1, key="vae_digit", scale=10,
+        ui.show_grid(model.decode(z), 1, key="vae_digit", scale=12,
                      caption="The decoder's image of z (its pixel means)")
     with grid:
         a, b = st.columns(2)
-        i = a.selectbox("Across", range(d), format_func=lambda k: f"z{k + 1}", key="vae_gx")
-        j = b.selectbox("Up", range(d), index=1, format_func=lambda k: f"z{k + 1}", key="vae_gy")
+        label = lambda k: f"z{k + 1}"  # noqa: E731
+        i = a.selectbox("Across", order, format_func=label, key=f"vae_gx_{name}")
+        j = b.selectbox("Up", order, index=1, format_func=label, key=f"vae_gy_{name}")
         with ui.user_errors():
-            st.image(vae.latent_grid_png(model, z, (i, j), n=13, scale=2), width="stretch",
+            st.image(vae.latent_grid_png(model, z, (i, j), n=11, scale=3), width="stretch",
+                     output_format="PNG",
                      caption=f"Decoded over z{i + 1} × z{j + 1} in [−3, 3], the other "
                              "dimensions at the sliders; red: the current point")
-
-
-def vae_strip(i: int) -> np.ndarray:
-    return cached("strip", key, train_z[:, i])
 
 
 with explore:
@@ -163,24 +178,28 @@ with explore:
 
 with latent_map:
     a, b, _ = st.columns([1, 1, 3])
-    i = a.selectbox("Horizontal", range(d), format_func=lambda k: f"z{k + 1}", key="vae_sx")
-    j = b.selectbox("Vertical", range(d), index=1, format_func=lambda k: f"z{k + 1}",
-                    key="vae_sy")
+    i = a.selectbox("Horizontal", order, format_func=lambda k: f"z{k + 1}", key=f"vae_sx_{name}")
+    j = b.selectbox("Vertical", order, index=1, format_func=lambda k: f"z{k + 1}",
+                    key=f"vae_sy_{name}")
     pick = np.random.default_rng(0).permutation(len(test_z))[:2000]
     df = pd.DataFrame({"x": test_z[pick, i], "y": test_z[pick, j],
                        "digit": mnist.test.labels[pick].astype(str)})
-    scale = alt.Scale(domain=[-4, 4])
-    st.altair_chart(alt.Chart(df).mark_circle(size=45, opacity=0.75).encode(
-        x=alt.X("x", title=f"z{i + 1}", scale=scale), y=alt.Y("y", title=f"z{j + 1}", scale=scale),
-        color=alt.Color("digit:N", scale=alt.Scale(scheme="category10"), title="Digit"),
-        tooltip=["digit"]).properties(height=560).configure_axis(
-        labelFontSize=16, titleFontSize=18).configure_legend(labelFontSize=16, titleFontSize=16),
-        width="stretch")
+    axis = {"type": "quantitative", "scale": {"domain": [-4, 4]}}
+    st.vega_lite_chart(df, {  # a plain spec: Altair's schema validation costs ~0.5 s a run
+        "mark": {"type": "circle", "size": 45, "opacity": 0.75}, "height": 560,
+        "encoding": {"x": {"field": "x", "title": f"z{i + 1}", **axis},
+                     "y": {"field": "y", "title": f"z{j + 1}", **axis},
+                     "color": {"field": "digit", "type": "nominal", "title": "Digit",
+                               "scale": {"scheme": "category10"}},
+                     "tooltip": [{"field": "digit", "type": "nominal"}]},
+        "config": {"axis": {"labelFontSize": 16, "titleFontSize": 18},
+                   "legend": {"labelFontSize": 16, "titleFontSize": 16}}},
+        width="stretch", key="vae_scatter")
     st.caption(f"Mean encodings of {len(pick):,} held-out digits, coloured by their true class. "
                "The VAE never saw the labels: the classes cluster on their own.")
 
 with recon_tab:
-    seed = st.number_input("Seed", 0, 10_000, 0, key="vae_recon_seed")
+    seed = st.columns(5)[0].number_input("Seed", 0, 10_000, 0, key="vae_recon_seed")
     rng = np.random.default_rng(seed)
     idx = [rng.choice(np.flatnonzero(mnist.test.labels == k)) for k in range(10)]
     originals = mnist.test.images[idx]
@@ -197,9 +216,12 @@ with recon_tab:
                  caption=f"A straight line in latent space from a {start} to a {end}")
 
 with samples_tab:
-    seed = st.number_input("Seed", 0, 1_000_000, 0, key="vae_sample_seed")
-    ui.show_grid(cached("samples", key, seed), 10, key="vae_samples", scale=3,
-                 caption="100 draws z ~ N(0, I), decoded")
+    seed = st.columns(5)[0].number_input("Seed", 0, 1_000_000, 0, key="vae_sample_seed")
+    png = cached("samples", key, seed)
+    st.image(png, caption=f"100 draws z ~ N(0, I) with seed {seed}, decoded",
+             output_format="PNG")
+    st.download_button("Download PNG", png, file_name="vae_samples.png", mime="image/png",
+                       key="vae_samples_png", on_click="ignore", icon=":material/download:")
     if model.beta < 1:
         st.info(f"This model was trained with a KL weight of {model.beta:g}: its encoder put the "
                 "digits far from where the prior N(0, I) puts its mass, so most prior samples "
@@ -225,9 +247,26 @@ with upload_tab:
 with training_tab:
     history = pd.DataFrame(model.history)
     if len(history):
-        shown = [c for c in ("recon", "kl", "val_recon", "val_kl") if c in history]
-        st.line_chart(history.set_index("epoch")[shown], x_label="epoch",
-                      y_label="nats per digit", height=360)
+        names = {"recon": "reconstruction (training)", "val_recon": "reconstruction (held-out)",
+                 "kl": "KL (training)", "val_kl": "KL (held-out)"}
+        shown = [c for c in names if c in history]
+        long = history.rename(columns=names).melt("epoch", [names[c] for c in shown],
+                                                  var_name="term", value_name="nats")
+        long["split"] = np.where(long["term"].str.contains("held-out"), "held-out", "training")
+        st.vega_lite_chart(long, {
+            "mark": {"type": "line", "strokeWidth": 3}, "height": 360,
+            "encoding": {"x": {"field": "epoch", "type": "quantitative"},
+                         "y": {"field": "nats", "type": "quantitative",
+                               "title": "nats per digit (log scale)", "scale": {"type": "log"}},
+                         "color": {"field": "term", "type": "nominal", "title": None,
+                                   "sort": list(names.values()),
+                                   "scale": {"range": ["#1f4e9c", "#1f4e9c", "#d1495b",
+                                                       "#d1495b"]}},
+                         "strokeDash": {"field": "split", "type": "nominal", "legend": None}},
+            "config": {"axis": {"labelFontSize": 15, "titleFontSize": 16},
+                       "legend": {"labelFontSize": 16, "orient": "bottom", "labelLimit": 400,
+                                  "columns": 4}}},
+            width="stretch", key="vae_history")
         st.caption("recon: cross-entropy of the reconstructions, kl: KL(q(z|x) || N(0, I)); "
                    "val_*: the same on held-out digits. Their sum is the negative ELBO.")
     m = model.manifest

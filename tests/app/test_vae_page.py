@@ -105,3 +105,21 @@ print("TF", "tensorflow" in sys.modules or "keras" in sys.modules)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=300, env={**__import__("os").environ})
     assert "TF False" in out.stdout, out.stdout + out.stderr
+
+
+def test_retraining_saves_to_the_cache_dir_and_shows_the_new_model(tmp_path, monkeypatch):
+    """Train (tutorial, 1 epoch) writes .npz + .json under the cache dir and switches to it."""
+    monkeypatch.setenv("GENLAB_CACHE_DIR", str(tmp_path))
+    shipped = vae.shipped_path("tutorial").read_bytes()
+    at = _open("tutorial")
+    at.selectbox(key="vae_t_preset").set_value("tutorial")
+    at.number_input(key="vae_t_epochs").set_value(1)
+    at.button(key="vae_t_go").click().run(timeout=300)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    mine = vae.user_weights_path("tutorial")
+    assert mine.is_file() and mine.with_suffix(".json").is_file()
+    assert str(mine).startswith(str(tmp_path))
+    assert vae.shipped_path("tutorial").read_bytes() == shipped
+    assert at.toggle(key="vae_mine_tutorial").value is True
+    assert vae.load_model("tutorial", mine, fallback=False).manifest["epochs"] == 1
