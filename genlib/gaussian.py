@@ -12,6 +12,8 @@ Only numpy is imported here; scipy and scikit-learn are imported when needed.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -91,6 +93,22 @@ def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
 
 
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    try:
+        from threadpoolctl import ThreadpoolController  # ships with scikit-learn
+    except ImportError:  # pragma: no cover
+        return None
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """Limit BLAS to one thread. A 784 x 784 Cholesky gains little from threads, and on a
+    busy machine OpenBLAS's threaded potrf spin-waits: measured 10-50x slower there."""
+    controller = _blas_controller()
+    return controller.limit(limits=1, user_api="blas") if controller else contextlib.nullcontext()
+
+
 def _potrf(C: np.ndarray, overwrite: bool = False) -> np.ndarray | None:
     """Lower Cholesky factor of C (float32 or float64), or None if C is not positive definite.
 
@@ -99,7 +117,8 @@ def _potrf(C: np.ndarray, overwrite: bool = False) -> np.ndarray | None:
     from scipy.linalg import lapack
 
     potrf = lapack.spotrf if C.dtype == np.float32 else lapack.dpotrf
-    L, info = potrf(C, lower=1, clean=1, overwrite_a=int(overwrite))
+    with _one_blas_thread():
+        L, info = potrf(C, lower=1, clean=1, overwrite_a=int(overwrite))
     return L if info == 0 else None
 
 
