@@ -20,8 +20,8 @@ from contextlib import contextmanager
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["forward", "single_threaded", "dense", "conv2d", "conv2d_transpose", "ACTIVATIONS", "sigmoid",
-           "softplus"]
+__all__ = ["forward", "single_threaded", "dense", "conv2d", "conv2d_transpose", "ACTIVATIONS",
+           "sigmoid", "softplus"]
 
 
 _controller = []

@@ -38,8 +38,8 @@ from genlib import nn
 
 __all__ = [
     "PRESETS", "SHIPPED", "TUTORIAL_BETA", "VAE", "load_model", "train", "build_keras",
-    "architecture", "shipped_path", "user_weights_path", "latent_grid", "interpolate",
-    "class_means", "cli",
+    "architecture", "shipped_path", "user_weights_path", "latent_grid", "latent_grid_png",
+    "interpolate", "class_means", "spread_strip", "scatter_spec", "history_spec", "cli",
 ]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -451,6 +451,50 @@ def spread_strip(values, lo: float = -3.0, hi: float = 3.0, width: int = 300,
     return np.tile(1.0 - 0.85 * density, (height, 1)).astype(np.float32)
 
 
+# Chart specs: plain Vega-Lite dicts with inline data (Altair's schema validation costs
+# ~0.5 s per chart per rerun here; a dict costs nothing and any Vega-Lite renderer takes it).
+
+_CHART_CONFIG = {"axis": {"labelFontSize": 15, "titleFontSize": 17},
+                 "legend": {"labelFontSize": 16, "titleFontSize": 16, "symbolStrokeWidth": 3}}
+
+
+def scatter_spec(z: np.ndarray, labels: np.ndarray, dims=(0, 1), height: int = 560) -> dict:
+    """Vega-Lite scatter of latent points ``z`` (n, d) in two dims, coloured by digit class."""
+    i, j = (int(k) for k in dims)
+    values = [{"x": round(float(a), 4), "y": round(float(b), 4), "digit": str(int(c))}
+              for a, b, c in zip(z[:, i], z[:, j], labels)]
+    axis = {"type": "quantitative", "scale": {"domain": [-4, 4]}}
+    return {"data": {"values": values}, "height": height,
+            "mark": {"type": "circle", "size": 45, "opacity": 0.75},
+            "encoding": {"x": {"field": "x", "title": f"z{i + 1}", **axis},
+                         "y": {"field": "y", "title": f"z{j + 1}", **axis},
+                         "color": {"field": "digit", "type": "nominal", "title": "Digit",
+                                   "scale": {"scheme": "category10"}},
+                         "tooltip": [{"field": "digit", "type": "nominal"}]},
+            "config": _CHART_CONFIG}
+
+
+def history_spec(history: list[dict], height: int = 360) -> dict:
+    """Vega-Lite lines of the per-epoch reconstruction and KL terms (held-out ones dashed)."""
+    parts = {"recon": ("reconstruction", "training"), "kl": ("KL", "training"),
+             "val_recon": ("reconstruction", "held-out"), "val_kl": ("KL", "held-out")}
+    values = [{"epoch": row["epoch"], "nats": float(row[k]), "term": term, "split": split,
+               "series": k}
+              for row in history for k, (term, split) in parts.items() if k in row]
+    return {"data": {"values": values}, "height": height,
+            "mark": {"type": "line", "strokeWidth": 3},
+            "encoding": {"x": {"field": "epoch", "type": "quantitative"},
+                         "y": {"field": "nats", "type": "quantitative",
+                               "title": "nats per digit", "scale": {"type": "log"}},
+                         "color": {"field": "term", "type": "nominal", "title": None,
+                                   "scale": {"range": ["#d1495b", "#1f4e9c"]}},
+                         "strokeDash": {"field": "split", "type": "nominal", "title": None,
+                                        "sort": ["training", "held-out"]},
+                         "detail": {"field": "series"}},
+            "config": {**_CHART_CONFIG, "legend": {**_CHART_CONFIG["legend"],
+                                                   "orient": "bottom", "symbolSize": 400}}}
+
+
 # ----------------------------------------------------------------------------- training
 
 
@@ -597,18 +641,23 @@ def train(data, preset: str = "tutorial", epochs: int | None = None,
     eps_sig = tf.TensorSpec((None, bs, d), tf.float32)
 
     # Several steps per call: the Python round trip per step would cost more than the step.
-    @tf.function(input_signature=[image_sig, eps_sig])
+    # autograph=False with an explicit while_loop: AutoGraph re-reads this file's source at
+    # trace time and gives up if the file changed since import (e.g. an upgrade under a
+    # running server).
+    @tf.function(input_signature=[image_sig, eps_sig], autograph=False)
     def train_steps(xs, eps):
-        sums = tf.zeros(2)
-        for i in tf.range(tf.shape(xs)[0]):
+        def body(i, sums):
             with tf.GradientTape() as tape:
                 recon, kl = terms(xs[i], eps[i], True)
                 loss = recon + beta_t * kl
             optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-            sums += tf.stack([recon, kl])
+            return i + 1, sums + tf.stack([recon, kl])
+
+        _, sums = tf.while_loop(lambda i, _: i < tf.shape(xs)[0], body,
+                                (tf.constant(0), tf.zeros(2)))
         return sums
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def eval_step(x, eps):
         return terms(x, eps, False)
 

@@ -9,8 +9,8 @@ import streamlit as st
 
 import ui
 from genlib import vae
-from genlib.images import tile, to_png
 from genlib.digit_upload import prepare_digit
+from genlib.images import tile, to_png
 
 mnist = ui.setup_page("VAE Latent Space", ":material/tune:")
 MODELS = {"tutorial": "Tutorial: dense, 4-D latent",
@@ -182,19 +182,8 @@ with latent_map:
     j = b.selectbox("Vertical", order, index=1, format_func=lambda k: f"z{k + 1}",
                     key=f"vae_sy_{name}")
     pick = np.random.default_rng(0).permutation(len(test_z))[:2000]
-    df = pd.DataFrame({"x": test_z[pick, i], "y": test_z[pick, j],
-                       "digit": mnist.test.labels[pick].astype(str)})
-    axis = {"type": "quantitative", "scale": {"domain": [-4, 4]}}
-    st.vega_lite_chart(df, {  # a plain spec: Altair's schema validation costs ~0.5 s a run
-        "mark": {"type": "circle", "size": 45, "opacity": 0.75}, "height": 560,
-        "encoding": {"x": {"field": "x", "title": f"z{i + 1}", **axis},
-                     "y": {"field": "y", "title": f"z{j + 1}", **axis},
-                     "color": {"field": "digit", "type": "nominal", "title": "Digit",
-                               "scale": {"scheme": "category10"}},
-                     "tooltip": [{"field": "digit", "type": "nominal"}]},
-        "config": {"axis": {"labelFontSize": 16, "titleFontSize": 18},
-                   "legend": {"labelFontSize": 16, "titleFontSize": 16}}},
-        width="stretch", key="vae_scatter")
+    st.vega_lite_chart(vae.scatter_spec(test_z[pick], mnist.test.labels[pick], (i, j)),
+                       width="stretch", key="vae_scatter")
     st.caption(f"Mean encodings of {len(pick):,} held-out digits, coloured by their true class. "
                "The VAE never saw the labels: the classes cluster on their own.")
 
@@ -245,30 +234,11 @@ with upload_tab:
                      args=(name, mean), icon=":material/tune:")
 
 with training_tab:
-    history = pd.DataFrame(model.history)
-    if len(history):
-        names = {"recon": "reconstruction (training)", "val_recon": "reconstruction (held-out)",
-                 "kl": "KL (training)", "val_kl": "KL (held-out)"}
-        shown = [c for c in names if c in history]
-        long = history.rename(columns=names).melt("epoch", [names[c] for c in shown],
-                                                  var_name="term", value_name="nats")
-        long["split"] = np.where(long["term"].str.contains("held-out"), "held-out", "training")
-        st.vega_lite_chart(long, {
-            "mark": {"type": "line", "strokeWidth": 3}, "height": 360,
-            "encoding": {"x": {"field": "epoch", "type": "quantitative"},
-                         "y": {"field": "nats", "type": "quantitative",
-                               "title": "nats per digit (log scale)", "scale": {"type": "log"}},
-                         "color": {"field": "term", "type": "nominal", "title": None,
-                                   "sort": list(names.values()),
-                                   "scale": {"range": ["#1f4e9c", "#1f4e9c", "#d1495b",
-                                                       "#d1495b"]}},
-                         "strokeDash": {"field": "split", "type": "nominal", "legend": None}},
-            "config": {"axis": {"labelFontSize": 15, "titleFontSize": 16},
-                       "legend": {"labelFontSize": 16, "orient": "bottom", "labelLimit": 400,
-                                  "columns": 4}}},
-            width="stretch", key="vae_history")
-        st.caption("recon: cross-entropy of the reconstructions, kl: KL(q(z|x) || N(0, I)); "
-                   "val_*: the same on held-out digits. Their sum is the negative ELBO.")
+    if model.history:
+        st.vega_lite_chart(vae.history_spec(model.history), width="stretch", key="vae_history")
+        st.caption("Per epoch, in nats per digit (log scale): reconstruction = cross-entropy of "
+                   "the reconstructions, KL = KL(q(z|x) ‖ N(0, I)); their sum is the negative "
+                   "ELBO. Dashed: the same on held-out digits.")
     m = model.manifest
     st.markdown(f"Trained on **{m.get('data_source') or 'unknown data'}** for {m.get('epochs')} "
                 f"epochs (seed {m.get('seed')}, {m.get('seconds', '?')} s, {m.get('date')}).")
