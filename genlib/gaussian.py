@@ -265,6 +265,10 @@ def _fit_gaussians(groups, kind: str, reg: float, rank: int | None, names) -> _G
         C = C.astype(np.float64)
         lam, U = eigh(C, subset_by_index=[d - rank, d - 1], driver="evr")
         lam, U = np.maximum(lam[::-1], 0.0), U[:, ::-1]
+        # MRRR's eigenvectors can lose orthogonality (~1e-8) in clusters; the densities
+        # assume U.T @ U = I exactly, so restore it (same span, same eigenvalues)
+        Q, R = np.linalg.qr(U)
+        U = Q * np.sign(np.diag(R))
         # probabilistic PCA: the discarded variance, spread evenly, is the isotropic noise
         sigma2 = max(float(np.trace(C)) - float(lam.sum()), 0.0) / (d - rank)
         sigma2 = min(sigma2, float(lam[-1]))
