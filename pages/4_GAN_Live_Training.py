@@ -120,8 +120,9 @@ def shares_ui(model, step: int) -> None:
         shares = gan.digit_shares(judge.predict(model.sample(300, rng=step)))
         cached = S.gan_shares = ((id(model), step), (shares, judge_name), time.monotonic())
     shares, judge_name = cached[1]
+    st.caption("**Which digits does G draw?** Shares among 300 fresh samples")
     st.bar_chart(pd.DataFrame({"share of samples": shares}, index=[str(k) for k in range(10)]),
-                 height=220, x_label="digit", y_label="share", color="#1f4e9c")
+                 height=200, x_label="digit", y_label="share", color="#1f4e9c")
     rare = gan.rare_digits(shares)
     if rare:
         st.warning(f"Possible **mode collapse**: digit(s) {', '.join(map(str, rare))} make up "
@@ -210,6 +211,7 @@ def live() -> None:
     with left:
         ui.show_grid(snap["fixed"], 8, key="gan_grid", scale=4,
                      caption=f"The same 64 noise vectors through G at step {snap['step']:,}")
+        shares_ui(model, snap["step"])
     with right:
         if len(h["step"]):
             st.caption("**Losses**")
@@ -221,7 +223,6 @@ def live() -> None:
             st.line_chart(df, height=230, color=["#2ca02c", "#ff7f0e", "#888888"])
         else:
             st.caption("Charts appear after the first training step.")
-        shares_ui(model, snap["step"])
     S.gan_snap = snap
     train_slice(pending=False)
 
