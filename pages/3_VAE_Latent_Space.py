@@ -177,6 +177,12 @@ def explorer() -> None:
 
 
 with explore:
+    outside = float(np.mean(np.any(np.abs(train_z) > 3, axis=1)))
+    if outside > 0.2:
+        st.info(f"{outside:.0%} of the training digits are encoded outside the sliders' ±3 "
+                "range: with a small KL weight nothing pulls the codes towards the prior "
+                "N(0, I), so the places the prior samples from decode to blurs "
+                "(see *Samples from the prior*).", icon=":material/info:")
     explorer()
 
 with latent_map:
@@ -208,15 +214,15 @@ with recon_tab:
 
 with samples_tab:
     seed = st.columns(5)[0].number_input("Seed", 0, 1_000_000, 0, key="vae_sample_seed")
+    if model.beta < 1:
+        st.info(f"This model was trained with a KL weight of {model.beta:g}: its encoder put the "
+                "digits far from where the prior N(0, I) puts its mass, so most prior samples "
+                "decode to blurs. Compare with the other models.", icon=":material/info:")
     png = cached("samples", key, seed)
     st.image(png, caption=f"100 draws z ~ N(0, I) with seed {seed}, decoded",
              output_format="PNG")
     st.download_button("Download PNG", png, file_name="vae_samples.png", mime="image/png",
                        key="vae_samples_png", on_click="ignore", icon=":material/download:")
-    if model.beta < 1:
-        st.info(f"This model was trained with a KL weight of {model.beta:g}: its encoder put the "
-                "digits far from where the prior N(0, I) puts its mass, so most prior samples "
-                "decode to blurs. Compare with the other models.", icon=":material/info:")
 
 with upload_tab:
     file = st.file_uploader("An image of one handwritten digit (PNG or JPEG, any size, light "
