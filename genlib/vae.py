@@ -410,13 +410,17 @@ def latent_grid(model: VAE, z, dims=(0, 1), n: int = 15, span: float = 3.0):
 
 
 def latent_grid_png(model: VAE, z, dims=(0, 1), n: int = 13, span: float = 3.0,
-                    scale: int = 2, mark=(209, 73, 91)) -> bytes:
-    """:func:`latent_grid` as a PNG with the cell nearest to ``z`` outlined in ``mark`` (RGB)."""
+                    scale: int = 2, mark=(209, 73, 91), grid=None) -> bytes:
+    """:func:`latent_grid` as a PNG with the cell nearest to ``z`` outlined in ``mark`` (RGB).
+
+    ``grid``: an (images, values) pair from :func:`latent_grid` to reuse (it does not depend
+    on z along ``dims``, so moving one of those two sliders only moves the outline).
+    """
     from PIL import Image
 
     from genlib.images import tile, to_uint8, upscale
 
-    images, values = latent_grid(model, z, dims, n, span)
+    images, values = grid if grid is not None else latent_grid(model, z, dims, n, span)
     pad = 2
     gray = to_uint8(tile(images, n, pad=pad, pad_value=1.0))
     rgb = np.repeat(gray[:, :, None], 3, axis=2)

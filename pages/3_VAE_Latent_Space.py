@@ -40,6 +40,8 @@ def cached(what: str, key: tuple, *args):
     model = load(*key)
     if what == "samples":  # a PNG: encoding 100 digits costs more than drawing them
         return to_png(tile(model.sample(100, rng=args[0]), 10), scale=3)
+    if what == "grid":
+        return vae.latent_grid(model, np.array(args[2], np.float32), args[:2], n=11)
     if what == "strip":
         return to_png(vae.spread_strip(args[0]))
     raise ValueError(what)
@@ -170,7 +172,11 @@ def explorer() -> None:
         i = a.selectbox("Across", order, format_func=label, key=f"vae_gx_{name}")
         j = b.selectbox("Up", order, index=1, format_func=label, key=f"vae_gy_{name}")
         with ui.user_errors():
-            st.image(vae.latent_grid_png(model, z, (i, j), n=11, scale=3), width="stretch",
+            rest = z.copy()
+            rest[[i, j]] = 0  # the grid's images do not depend on z along its own two dims
+            grid_images = cached("grid", key, i, j, tuple(rest.tolist()))
+            st.image(vae.latent_grid_png(model, z, (i, j), n=11, scale=2, grid=grid_images),
+                     width="stretch",
                      output_format="PNG",
                      caption=f"Decoded over z{i + 1} × z{j + 1} in [−3, 3], the other "
                              "dimensions at the sliders; red: the current point")
