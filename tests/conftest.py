@@ -13,3 +13,6 @@ os.environ["GENLAB_OFFLINE"] = "1"
 os.environ.setdefault("KERAS_HOME", str(ROOT / ".pytest_cache" / "no-keras-home"))
 os.environ.pop("GENLAB_MNIST", None)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One BLAS thread: the browser tests' server and pytest share 2 cores, and threaded OpenBLAS
+# spin-waits on a busy machine (a covariance fit went from 0.6 s to 11 s under load).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
