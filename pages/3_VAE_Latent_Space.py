@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import evaluation_ui
 import ui
 from genlib import vae
 from genlib.digit_upload import prepare_digit
@@ -229,6 +230,7 @@ with samples_tab:
              output_format="PNG")
     st.download_button("Download PNG", png, file_name="vae_samples.png", mime="image/png",
                        key="vae_samples_png", on_click="ignore", icon=":material/download:")
+    evaluation_ui.quality_panel(model.sample(100, rng=seed), mnist, key="vae_quality")
 
 with upload_tab:
     file = st.file_uploader("An image of one handwritten digit (PNG or JPEG, any size, light "

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+import evaluation_ui
 import ui
 from genlib import gan
 
@@ -279,3 +280,6 @@ with export_col:
                        icon=":material/download:")
     st.caption("Weights load with `genlib.gan.load_checkpoint(path)` (numpy only) or "
                "`GANTrainer.load(path)` to keep training.")
+
+# Outside the fragments: scored when the page runs (on open, pause, reset), not on every tick.
+evaluation_ui.quality_panel(S.gan_snap["fixed"], mnist, key="gan_quality")
