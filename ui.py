@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 import genlib
 from genlib import images as gim
@@ -51,10 +52,13 @@ def setup_page(title: str, icon: str = ":material/scatter_plot:") -> genlib.MNIS
 def navigation_sidebar() -> None:
     """Links to the home page and every page in pages/, labelled as the pages title themselves."""
     with st.sidebar:
-        st.page_link("app.py", label="Home", icon=":material/home:")
-        for path in page_files():
-            st.page_link(f"pages/{path.name}", label=page_title(path),
-                         icon=PAGE_ICONS.get(path.stem, ":material/chevron_right:"))
+        try:
+            st.page_link("app.py", label="Home", icon=":material/home:")
+            for path in page_files():
+                st.page_link(f"pages/{path.name}", label=page_title(path),
+                             icon=PAGE_ICONS.get(path.stem, ":material/chevron_right:"))
+        except StreamlitAPIException:
+            return  # a page run on its own (`streamlit run pages/X.py`) has no app to link to
         st.divider()
 
 
