@@ -19,8 +19,6 @@ import argparse
 import datetime as _dt
 import hashlib
 import json
-import os
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -323,18 +321,9 @@ def train(train_images, train_labels, epochs: int = 20, batch_size: int = 64, se
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; weights are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from genlib.data import atomic_write  # the project's one temp-then-rename writer
+
+    atomic_write(Path(path), data)
 
 
 def save_weights(clf: Classifier, path, manifest: dict) -> None:

@@ -108,13 +108,14 @@ def keras_mnist_path() -> Path:
     return Path(home).expanduser() / "datasets" / "mnist.npz"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Write to a temporary name beside ``path``, then rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; caches and weights are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -210,7 +211,7 @@ def _load_sample() -> MNIST:
         np.savez(buf, images=(digits.images * 255).round().astype(np.uint8),
                  labels=digits.labels)
         try:
-            _atomic_write(path, buf.getvalue())
+            atomic_write(path, buf.getvalue())
         except OSError:
             pass  # a read-only home still works, just without the disk cache
     mnist = _split(
@@ -230,7 +231,7 @@ def _download_keras_mnist(path: Path) -> None:
         raise ValueError(f"could not download MNIST from {KERAS_URL}: {e}") from e
     if hashlib.sha256(data).hexdigest() != KERAS_SHA256:
         raise ValueError(f"the download from {KERAS_URL} is not Keras' mnist.npz (bad hash)")
-    _atomic_write(path, data)
+    atomic_write(path, data)
 
 
 def _load_keras(download: bool = True) -> MNIST:

@@ -22,8 +22,6 @@ import datetime as _dt
 import hashlib
 import io
 import json
-import os
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -278,16 +276,9 @@ def user_checkpoint_path(preset: str, kind: str) -> Path:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a checkpoint is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from genlib.data import atomic_write  # the project's one temp-then-rename writer
+
+    atomic_write(Path(path), data)
 
 
 def _checkpoint_bytes(manifest: dict, weights: dict, history: dict, frames: _Frames,
