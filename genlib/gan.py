@@ -155,44 +155,11 @@ def _to_unit(x, output: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- numpy forward
 
 
-def _np_activation(x: np.ndarray, name: str | None) -> np.ndarray:
-    if name in (None, "linear"):
-        return x
-    if name == "leaky_relu":
-        return np.where(x >= 0, x, np.float32(LEAK) * x)
-    if name == "tanh":
-        return np.tanh(x)
-    if name == "sigmoid":
-        from genlib.nn import sigmoid
-
-        return sigmoid(x)
-    raise ValueError(f"unknown activation {name!r}")
-
-
 def forward_numpy(spec: list, weights: dict, x) -> np.ndarray:
-    """Run ``x`` through ``spec`` with numpy (dense, conv, conv-transpose, reshape, flatten)."""
+    """Run ``x`` through ``spec`` with numpy: the project's shared :func:`genlib.nn.forward`."""
     from genlib import nn
 
-    x = np.asarray(x, dtype=np.float32)
-    for layer in spec:
-        kind = layer["type"]
-        if kind == "flatten":
-            x = x.reshape(len(x), -1)
-            continue
-        if kind == "reshape":
-            x = x.reshape(len(x), *layer["shape"])
-            continue
-        kernel, bias = weights[layer["name"] + "/kernel"], weights[layer["name"] + "/bias"]
-        if kind == "dense":
-            x = nn.dense(x, kernel, bias)
-        elif kind == "conv":
-            x = nn.conv2d(x, kernel, bias, layer.get("strides", 1))
-        elif kind == "conv_transpose":
-            x = nn.conv2d_transpose(x, kernel, bias, layer.get("strides", 1))
-        else:
-            raise ValueError(f"unknown layer type {kind!r}")
-        x = _np_activation(x, layer.get("activation")).astype(np.float32, copy=False)
-    return x
+    return nn.forward(spec, weights, x)
 
 
 # ----------------------------------------------------------------------------- bounded history

@@ -71,6 +71,9 @@ ACTIVATIONS = {
     "linear": lambda x: x,
     "relu": lambda x: np.maximum(x, 0, dtype=x.dtype),
     "sigmoid": sigmoid,
+    "tanh": np.tanh,
+    # the GAN's LeakyReLU slope (genlib.gan.LEAK); Keras' own default is 0.3
+    "leaky_relu": lambda x: np.where(x >= 0, x, np.float32(0.2) * x),
 }
 
 
