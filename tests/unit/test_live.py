@@ -1,0 +1,117 @@
+"""genlib.live.LiveTraining: the GAN page's background training thread, with a tiny trainer."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from genlib.live import LiveTraining
+
+
+class CountingTrainer:
+    """Counts steps; each step takes ``step_s``; can fail at a given step."""
+
+    def __init__(self, step_s: float = 0.001, fail_at: int | None = None):
+        self.step, self.step_s, self.fail_at = 0, step_s, fail_at
+        self.threads = set()
+
+    def train(self, n: int) -> None:
+        for _ in range(n):
+            self.threads.add(threading.current_thread().name)
+            if self.fail_at is not None and self.step + 1 >= self.fail_at:
+                raise ValueError("training diverged")
+            time.sleep(self.step_s)
+            self.step += 1
+
+    def train_for(self, seconds: float, max_steps: int | None = None) -> None:
+        t0 = time.monotonic()
+        self.train(1)
+        while time.monotonic() - t0 < seconds:
+            self.train(1)
+
+    def snapshot(self) -> dict:
+        return {"step": self.step, "fixed": np.full((2, 2), self.step)}
+
+
+def wait_for(predicate, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def live():
+    runner = LiveTraining(CountingTrainer(), slice_s=0.02, publish_s=0.02)
+    yield runner
+    runner.pause()
+
+
+def test_trains_in_a_background_thread_and_publishes_snapshots(live):
+    assert live.snapshot()["step"] == 0 and not live.playing
+    live.play()
+    assert live.playing
+    wait_for(lambda: live.snapshot()["step"] > 20)
+    assert live.trainer.threads == {"genlab-live-training"}
+    assert live.rate > 0
+
+
+def test_pause_is_final_and_stops_the_thread(live):
+    live.play()
+    wait_for(lambda: live.trainer.step > 5)
+    live.pause()
+    assert not live.playing
+    assert not any(t.name == "genlab-live-training" for t in threading.enumerate())
+    step = live.trainer.step
+    assert live.snapshot()["step"] == step  # the last draw after pause is the final state
+    time.sleep(0.1)
+    assert live.trainer.step == step and live.rate == 0
+
+
+def test_stops_when_the_session_ends(live):
+    connected = [True]
+    live.play(alive=lambda: connected[0])
+    wait_for(lambda: live.trainer.step > 5)
+    connected[0] = False
+    wait_for(lambda: not live.playing, timeout_s=2)
+    assert live.stopped_because == "the browser session ended"
+
+
+def test_stops_without_heartbeats(live):
+    live.idle_s = 0.2
+    live.play()
+    wait_for(lambda: not live.playing, timeout_s=3)
+    assert "no page refresh" in live.stopped_because
+    live.idle_s = 5
+    live.play()  # a refresh after that starts it again
+    for _ in range(10):
+        live.heartbeat()
+        time.sleep(0.05)
+    assert live.playing
+
+
+def test_speed_limit_holds_the_rate(live):
+    live.max_rate = 50.0
+    live.play()
+    time.sleep(1.0)
+    live.pause()
+    assert 25 <= live.trainer.step <= 60
+
+
+def test_an_error_stops_the_thread_and_is_kept(live):
+    live.trainer.fail_at = 30
+    live.play()
+    wait_for(lambda: not live.playing)
+    assert live.error == "training diverged"
+    assert live.snapshot()["step"] == 29
+
+
+def test_step_trains_exactly_n_in_the_caller_and_pauses_first(live):
+    live.play()
+    wait_for(lambda: live.trainer.step > 3)
+    live.pause()
+    before = live.trainer.step
+    live.train(7)
+    assert not live.playing
+    assert live.trainer.step == before + 7 == live.snapshot()["step"]
