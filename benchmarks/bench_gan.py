@@ -78,6 +78,55 @@ def live_figures(seconds: float = LIVE_SECONDS) -> tuple[float, float]:
     return (s1 - s0) / elapsed, (len(srcs) - 1) / elapsed
 
 
+def _rss_mb(pid: int) -> float:
+    pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def concurrent_sessions(n: int = 10, seconds: float = 30.0) -> dict:
+    """``n`` browser tabs on one server, all playing the mlp GAN at full speed: each one's
+    steps/s, the server's memory, and its CPU once the tabs are closed."""
+    sys.path.insert(0, str(ROOT / "tests" / "browser"))
+    from playwright.sync_api import sync_playwright
+    from server import Server, launch_browser, open_page
+
+    server = Server()
+    try:
+        with sync_playwright() as p:
+            browser = launch_browser(p)
+            rss_idle = _rss_mb(server.proc.pid)
+            pages = []
+            for _ in range(n):
+                page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+                open_page(page, server, PAGE)
+                page.locator(".st-key-gan_play button").click()
+                pages.append(page)
+            deadline = time.monotonic() + 600
+            starts = [_step_count(pg) for pg in pages]
+            while time.monotonic() < deadline and any(
+                    _step_count(pg) <= s + 50 for pg, s in zip(pages, starts)):
+                time.sleep(1.0)  # every session has compiled and trains
+            rss0 = _rss_mb(server.proc.pid)
+            t0 = time.monotonic()
+            s0 = [_step_count(pg) for pg in pages]
+            time.sleep(seconds)
+            s1 = [_step_count(pg) for pg in pages]
+            elapsed = time.monotonic() - t0
+            rss1 = _rss_mb(server.proc.pid)
+            for pg in pages:
+                pg.context.close()
+            time.sleep(2.0)
+            cpu0 = server.cpu_seconds()
+            time.sleep(3.0)
+            cpu_after = (server.cpu_seconds() - cpu0) / 3.0
+            browser.close()
+    finally:
+        server.stop()
+    rates = [(b - a) / elapsed for a, b in zip(s0, s1)]
+    return {"min": min(rates), "total": sum(rates), "rss_per_session": (rss0 - rss_idle) / n,
+            "rss_growth": rss1 - rss0, "cpu_after_close": cpu_after}
+
+
 def smallest_share(sampler, n: int = 1000) -> tuple[float, str]:
     """Smallest share of any digit among ``n`` samples, and which judge counted them."""
     from genlib import gan
@@ -102,6 +151,16 @@ def rows():
     yield _row("live mlp in Chromium, page playing at full speed", live, "steps/s", "")
     yield _row("live page refreshes of the grid", refresh, "1/s", ">= 2")
     yield _row("live / headless throughput", 100 * live / headless, "%", ">= 75")
+    if os.environ.get("GENLAB_BENCH_GAN_SESSIONS", "1") != "0":
+        c = concurrent_sessions()
+        yield _row("10 tabs playing at once: slowest tab", c["min"], "steps/s", "> 0, all progress")
+        yield _row("10 tabs playing at once: all tabs together", c["total"], "steps/s",
+                   f"({100 * c['total'] / headless:.0f}% of headless)")
+        yield _row("10 tabs: server memory per training session", c["rss_per_session"], "MiB", "")
+        yield _row("10 tabs: server memory growth over 30 s of training", c["rss_growth"], "MiB",
+                   "bounded")
+        yield _row("10 tabs closed: server CPU use after 2 s", 100 * c["cpu_after_close"], "%",
+                   "~0 (threads stopped)")
     for preset in gan.PRESETS:
         ck = gan.load_checkpoint(gan.shipped_checkpoint_path(preset))
         share, judge = smallest_share(ck.sample)

@@ -117,6 +117,28 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
+def parse_query(params: dict) -> tuple[str, int, list[str]]:
+    """(preset, seed, problems) from a page link's query parameters ``preset`` and ``seed``.
+
+    Missing values take the defaults ("mlp", 0); bad ones too, each described in ``problems``
+    (the page shows them), so a hand-edited link never breaks the page.
+    """
+    preset, seed, problems = "mlp", 0, []
+    raw = params.get("preset")
+    if raw is not None:
+        if raw in PRESETS:
+            preset = raw
+        else:
+            problems.append(f"preset {raw!r} is not one of {', '.join(PRESETS)}")
+    raw = params.get("seed")
+    if raw is not None:
+        try:
+            seed = _check_seed(int(str(raw).strip()))
+        except ValueError:
+            problems.append(f"seed {raw!r} is not a whole number from 0 to {2**31 - 1}")
+    return preset, seed, problems
+
+
 def architecture(preset: str, latent_dim: int, output: str) -> tuple[list, list]:
     """Layer specs (genlib.nn format) of the generator and the discriminator."""
     if preset == "mlp":

@@ -1,7 +1,6 @@
 """Train a GAN live: watch a generator and a discriminator learn to make digits, step by step."""
 
 import io
-import time
 import zipfile
 
 import numpy as np
@@ -11,13 +10,13 @@ import streamlit as st
 import evaluation_ui
 import ui
 from genlib import gan
+from genlib.live import LiveTraining
 
 mnist = ui.setup_page("GAN Live Training", ":material/sports_esports:")
 
 TICK_S = 0.5  # grid refresh period while playing (2 per second)
 CHART_S = 2.0  # chart refresh period while playing
-BUDGET_S = 0.42  # training time per refresh at full speed; the rest draws the page
-SPEEDS = {"Slow motion: 1 step": 1, "10 steps": 10, "100 steps": 100, "Full speed": None}
+SPEEDS = {"Slow motion: 2 steps/s": 2, "20 steps/s": 20, "200 steps/s": 200, "Full speed": None}
 LRS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2]
 S = st.session_state
 
@@ -55,7 +54,7 @@ def settings_ui(preset: str) -> dict:
                                   key="gan_latent")
         output = st.radio("Generator output", gan.OUTPUTS, gan.OUTPUTS.index(d["output"]),
                           key="gan_output", horizontal=True)
-        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="gan_seed")
+        seed = st.number_input("Seed", 0, 2**31 - 1, key="gan_seed")
     return {"lr_g": lr_g, "lr_d": lr_d, "batch_size": batch, "d_steps": d_steps, "loss": loss,
             "label_smoothing": smooth, "latent_dim": latent, "output": output, "seed": int(seed)}
 
@@ -82,27 +81,54 @@ def start_trainer(preset: str, settings: dict, fresh: bool) -> None:
                 from None
 
 
-def controls_ui() -> tuple[int | None, int]:
-    """Play / pause / step / reset row; returns (steps per refresh or None for full, step N)."""
+def pause() -> None:
+    S.gan_playing = False
+    if "gan_live" in S:
+        S.gan_live.pause()  # waits for the slice in progress: the next draw is final
+
+
+def controls_ui() -> float | None:
+    """Play / pause / step / reset row; returns the speed limit in steps/s (None: full)."""
     cols = st.columns([1, 1, 1.3, 1, 1, 2.2], vertical_alignment="bottom")
     if S.gan_playing:
         cols[0].button("Pause", key="gan_pause", icon=":material/pause:", type="primary",
-                       width="stretch", on_click=lambda: S.update(gan_playing=False))
+                       width="stretch", on_click=pause)
     else:
         cols[0].button("Play", key="gan_play", icon=":material/play_arrow:", type="primary",
                        width="stretch", on_click=lambda: S.update(gan_playing=True))
-    n = cols[2].number_input("Steps", 1, 5000, 1, key="gan_step_n")
+    cols[2].number_input("Steps", 1, 5000, 1, key="gan_step_n")
+
+    def step() -> None:
+        pause()
+        S.gan_pending += int(S.gan_step_n)
+
+    def act(action: str) -> None:
+        pause()
+        S.gan_action = action
+
     cols[1].button("Step", key="gan_step", icon=":material/skip_next:", width="stretch",
-                   on_click=lambda: S.update(gan_pending=S.gan_pending + int(S.gan_step_n)))
+                   on_click=step)
     cols[3].button("Reset", key="gan_reset", icon=":material/restart_alt:", width="stretch",
                    help="New random weights with the current settings and seed",
-                   on_click=lambda: S.update(gan_action="reset", gan_playing=False))
+                   on_click=act, args=("reset",))
     cols[4].button("Pretrained", key="gan_pretrained", icon=":material/replay:",
                    width="stretch", help="Back to the shipped, already trained GAN",
-                   on_click=lambda: S.update(gan_action="pretrained", gan_playing=False))
-    speed = cols[5].select_slider("Speed per refresh", list(SPEEDS), "Full speed",
-                                  key="gan_speed")
-    return SPEEDS[speed], n
+                   on_click=act, args=("pretrained",))
+    speed = cols[5].select_slider("Speed", list(SPEEDS), "Full speed", key="gan_speed")
+    return SPEEDS[speed]
+
+
+def session_alive():
+    """A thread-safe test 'is this browser session still connected?' (always true in
+    AppTest, which has no Streamlit runtime)."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if not Runtime.exists() or ctx is None:
+        return lambda: True
+    runtime, session = Runtime.instance(), ctx.session_id
+    return lambda: runtime.is_active_session(session)
 
 
 def history_frame(history: dict, cols: dict, max_points: int = 300) -> pd.DataFrame:
@@ -112,12 +138,17 @@ def history_frame(history: dict, cols: dict, max_points: int = 300) -> pd.DataFr
     return df
 
 
-def shares_ui(model, step: int) -> None:
+def shares_ui(step: int) -> None:
     """Share of each digit among 300 samples, judged at most every few seconds."""
     cached = S.get("gan_shares")
     if cached is None or cached[0] != (id(model), step):
         judge, judge_name = load_judge(mnist.source, mnist)
-        shares = gan.digit_shares(judge.predict(model.sample(300, rng=step)))
+        if runner is None:
+            fakes = model.sample(300, rng=step)
+        else:
+            with runner.lock:  # between two slices of the training thread
+                fakes = model.sample(300, rng=step)
+        shares = gan.digit_shares(judge.predict(fakes))
         cached = S.gan_shares = ((id(model), step), (shares, judge_name))
     shares, judge_name = cached[1]
     st.caption("**Which digits does G draw?** Shares among 300 fresh samples")
@@ -137,16 +168,31 @@ def shares_ui(model, step: int) -> None:
 S.setdefault("gan_playing", False)
 S.setdefault("gan_pending", 0)
 S.setdefault("gan_action", None)
+stopped = S.gan_playing and "gan_live" in S and S.gan_live.take_stop_reason()
+if stopped:  # the training thread stopped by itself: show Play, and why
+    S.gan_playing = False
+if "gan_preset" not in S:  # a link reopens the same preset and seed: read the URL once
+    url_preset, url_seed, problems = gan.parse_query(st.query_params.to_dict())
+    S.gan_preset, S.gan_seed = url_preset, url_seed
+    S.gan_url_problems = problems
 
 st.title("GAN live training")
 st.markdown("A **generator** G turns random noise $z$ into images; a **discriminator** D "
             "scores how real an image looks. They train against each other: D learns to "
             "tell real digits from fakes, G learns to fool D. When D can no longer tell, "
             "its scores drift to **0.5**.")
+if stopped:
+    st.error(f"Training stopped: {stopped}", icon=":material/error:")
+if S.get("gan_url_problems"):
+    st.warning("Ignored in the link: " + "; ".join(S.pop("gan_url_problems")),
+               icon=":material/link_off:")
 preset = st.sidebar.selectbox("GAN preset", list(gan.PRESETS), key="gan_preset",
                               format_func={"mlp": "MLP (fast)", "dcgan": "DCGAN (conv)"}.get)
 settings = settings_ui(preset)
-speed, _ = controls_ui()
+speed = controls_ui()
+query = {"preset": preset, "seed": str(settings["seed"])}
+if st.query_params.to_dict() != query:
+    st.query_params.from_dict(query)
 
 with ui.user_errors("Could not start training: "):
     if S.gan_action == "pretrained" or "gan_model" not in S or (
@@ -158,51 +204,55 @@ with ui.user_errors("Could not start training: "):
         start_trainer(preset, settings, fresh=True)
     if (S.gan_playing or S.gan_pending) and isinstance(S.gan_model, gan.GANCheckpoint):
         start_trainer(S.gan_model.preset, settings, fresh=False)
-    if isinstance(S.gan_model, gan.GANTrainer):
-        S.gan_model.set(**live_settings(settings))
 
 model = S.gan_model
-if isinstance(model, gan.GANCheckpoint):
+runner = None
+if isinstance(model, gan.GANTrainer):
+    if S.get("gan_live") is None or S.gan_live.trainer is not model:
+        S.gan_live = LiveTraining(model)
+    runner = S.gan_live
+    runner.max_rate = speed
+    changes = {k: v for k, v in live_settings(settings).items() if model.settings[k] != v}
+    if changes:
+        with runner.lock:  # between two slices of the training thread
+            model.set(**changes)
+    if S.gan_pending:
+        n, S.gan_pending = S.gan_pending, 0
+        try:
+            runner.train(n)
+        except ValueError as e:
+            st.error(str(e), icon=":material/error:")
+    if S.gan_playing:
+        runner.play(alive=session_alive())
+    elif runner.playing:
+        runner.pause()
+else:
     S.gan_playing = False
+    S.pop("gan_live", None)
     st.info(f"Showing the **pretrained {model.preset} GAN** shipped with GenLab "
             f"({model.step:,} steps on {model.manifest.get('data_source', 'MNIST')}). "
             "**Play** keeps training it; **Reset** starts again from random weights.",
             icon=":material/info:")
 
 
-def train_slice(pending: bool) -> None:
-    """Train the steps asked for with Step (pending) or one refresh's slice (playing)."""
-    if not isinstance(model, gan.GANTrainer) or not (S.gan_pending if pending else S.gan_playing):
-        return
-    t0, step0 = time.perf_counter(), model.step
-    try:
-        if pending:
-            model.train(S.gan_pending)
-        else:
-            model.train_for(BUDGET_S) if speed is None else model.train(speed)
-            S.gan_rate = (model.step - step0) / max(time.perf_counter() - t0, 1e-6)
-    except ValueError as e:
-        S.gan_playing = False
-        S.gan_error = str(e)
-        st.rerun()  # stop the refresh timer and show the message
-    finally:
-        S.gan_pending = 0
+def snapshot() -> dict:
+    return runner.snapshot() if runner is not None else model.snapshot()
 
 
 @st.fragment(run_every=TICK_S if S.gan_playing else None)
 def live() -> None:
-    """Draw the step count and the grid, then train the next slice while playing (drawing
-    first keeps the elements from fading as 'stale' during the training)."""
-    train_slice(pending=True)
-    if S.get("gan_error"):
-        st.error(S.pop("gan_error"), icon=":material/error:")
-    snap = S.gan_snap = model.snapshot()
+    """The step count and the fixed-noise grid, redrawn from the training thread's latest
+    snapshot; the thread trains on meanwhile."""
+    if runner is not None:
+        runner.heartbeat()
+        if S.gan_playing and not runner.playing:  # the thread stopped by itself:
+            st.rerun()  # the whole page says why, shows Play, turns the timers off
+    snap = snapshot()
     m = st.columns(2)
     m[0].metric("Step", f"{snap['step']:,}")
-    m[1].metric("Steps / s", f"{S.get('gan_rate', 0.0):,.0f}" if S.gan_playing else "paused")
+    m[1].metric("Steps / s", f"{runner.rate:,.0f}" if S.gan_playing else "paused")
     ui.show_grid(snap["fixed"], 8, key="gan_grid", scale=4,
                  caption=f"The same 64 noise vectors through G at step {snap['step']:,}")
-    train_slice(pending=False)
 
 
 # charts redraw 4x less often than the grid: re-rendering them costs the browser more CPU
@@ -210,7 +260,8 @@ def live() -> None:
 @st.fragment(run_every=CHART_S if S.gan_playing else None)
 def charts() -> None:
     """The latest losses and D scores, their history, and the digits G draws."""
-    h = S.gan_snap["history"]
+    snap = snapshot()
+    h = snap["history"]
     last = {k: float(v[-1]) if len(v) else float("nan") for k, v in h.items()}
     m = st.columns(4)
     m[0].metric("D loss", f"{last['d_loss']:.3f}")
@@ -227,7 +278,7 @@ def charts() -> None:
         st.line_chart(df, height=220, color=["#2ca02c", "#ff7f0e", "#888888"])
     else:
         st.caption("Charts appear after the first training step.")
-    shares_ui(model, S.gan_snap["step"])
+    shares_ui(snap["step"])
 
 
 left, right = st.columns([1, 1.25], gap="large")
@@ -238,7 +289,7 @@ with right:
 
 # ----------------------------------------------------------------------------- history, export
 
-snap = S.gan_snap
+snap = snapshot()
 steps, frames = snap["frames"]
 st.subheader("Look back and export")
 hist_col, export_col = st.columns([1, 1.25], gap="large")
@@ -265,7 +316,8 @@ with export_col:
 
     def weights_zip() -> bytes:
         if isinstance(model_now, gan.GANTrainer):
-            data, manifest = model_now.checkpoint_bytes()
+            with S.gan_live.lock:
+                data, manifest = model_now.checkpoint_bytes()
         else:
             path = gan.shipped_checkpoint_path(model_now.preset)
             data, manifest = path.read_bytes(), path.with_suffix(".json").read_bytes()
@@ -282,4 +334,4 @@ with export_col:
                "`GANTrainer.load(path)` to keep training.")
 
 # Outside the fragments: scored when the page runs (on open, pause, reset), not on every tick.
-evaluation_ui.quality_panel(S.gan_snap["fixed"], mnist, key="gan_quality")
+evaluation_ui.quality_panel(snap["fixed"], mnist, key="gan_quality")

@@ -1,5 +1,10 @@
-"""AppTest of the GAN live-training page: play, pause, step and reset drive the step count."""
+"""AppTest of the GAN live-training page: play, pause, step and reset drive the step count.
 
+Training runs in a background thread (genlib.live), so a run shows whatever the thread has
+published by then: the tests re-run the page until the count moves, with a deadline.
+"""
+
+import time
 from pathlib import Path
 
 import pytest
@@ -15,12 +20,24 @@ def step_count(at) -> int:
     return int(next(m for m in at.metric if m.label == "Step").value.replace(",", ""))
 
 
+def run_until_step_exceeds(at, step: int, timeout_s: float = 60.0) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        at.run()
+        if step_count(at) > step:
+            return step_count(at)
+    raise AssertionError(f"the step count stayed at {step_count(at)} for {timeout_s} s")
+
+
 @pytest.fixture
 def at():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     at.switch_page(PAGE).run()
     assert not at.exception and not at.error
-    return at
+    yield at
+    if "gan_live" in at.session_state:  # no training thread outlives its test
+        at.session_state["gan_live"].pause()
 
 
 def test_starts_on_the_pretrained_gan_without_tensorflow(at):
@@ -33,17 +50,16 @@ def test_starts_on_the_pretrained_gan_without_tensorflow(at):
 def test_play_advances_pause_freezes_reset_restarts(at):
     """Play: the step count grows run after run; Pause: it stays; Reset: back to 0."""
     start = step_count(at)
-    at.button(key="gan_play").click().run()  # draws, then trains the first slice
+    at.button(key="gan_play").click().run()  # starts the training thread
     assert not at.exception and not at.error, [e.value for e in at.error]
-    first = step_count(at)
-    assert first >= start
-    at.run()  # one more refresh of the live fragment
-    second = step_count(at)
-    assert second > first
-    at.run()
-    assert step_count(at) > second
+    assert at.session_state["gan_live"].playing
+    first = run_until_step_exceeds(at, start)
+    second = run_until_step_exceeds(at, first)
+    run_until_step_exceeds(at, second)
     at.button(key="gan_pause").click().run()
+    assert not at.session_state["gan_live"].playing  # pausing waits for the thread
     paused = step_count(at)
+    time.sleep(0.5)
     at.run()
     assert step_count(at) == paused
     at.button(key="gan_reset").click().run()
@@ -71,3 +87,44 @@ def test_changing_settings_while_playing_keeps_the_page_clean(at):
     assert not at.exception and not at.error
     assert at.session_state["gan_model"].settings["loss"] == "least-squares"
     assert at.session_state["gan_model"].settings["lr_d"] == 1e-3
+
+
+def test_a_link_sets_preset_and_seed_and_the_url_follows():
+    """?preset=dcgan&seed=5 opens the DCGAN with seed 5; a bad seed is named, not fatal."""
+    at = AppTest.from_file(str(ROOT / "pages" / "4_GAN_Live_Training.py"), default_timeout=120)
+    at.query_params["preset"] = "dcgan"
+    at.query_params["seed"] = "5"
+    at.run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="gan_preset").value == "dcgan"
+    assert at.number_input(key="gan_seed").value == 5
+    assert "dcgan" in next(i.value for i in at.info if "pretrained" in i.value)
+    at.number_input(key="gan_seed").set_value(9).run()
+    assert at.query_params["seed"] == "9" and at.query_params["preset"] == "dcgan"
+
+    bad = AppTest.from_file(str(ROOT / "pages" / "4_GAN_Live_Training.py"), default_timeout=120)
+    bad.query_params["seed"] = "minus one"
+    bad.run()
+    assert not bad.exception
+    assert any("minus one" in w.value for w in bad.warning)
+    assert bad.number_input(key="gan_seed").value == 0
+
+
+def test_a_training_error_pauses_and_says_so(at):
+    """When the thread stops on its own (here: a diverging trainer), the next refresh shows
+    Play again and the reason."""
+    at.button(key="gan_reset").click().run()
+    live = at.session_state["gan_live"]
+
+    def diverge(*args, **kwargs):
+        raise ValueError("training diverged at step 1")
+
+    live.trainer.train_for = diverge
+    at.button(key="gan_play").click().run()
+    deadline = time.monotonic() + 30
+    while live.playing and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at.run()
+    assert not at.exception
+    assert any("diverged" in e.value for e in at.error)
+    assert at.button(key="gan_play")  # back to paused

@@ -49,8 +49,29 @@ def test_grid_changes_over_two_refreshes_while_playing(page, server, screenshot_
     assert page.locator("[data-testid='stException']").count() == 0
 
     page.locator(".st-key-gan_pause button").click()
+    page.locator(".st-key-gan_play button").wait_for()  # the rerun after Pause has drawn
     wait_idle(page)
     paused = step_count(page)
     page.wait_for_timeout(1500)
     assert step_count(page) == paused
-    assert page.locator(".st-key-gan_play button").count() == 1
+
+
+def test_closing_the_tab_stops_its_training(browser, server):
+    """Training runs in a server thread per session: closing the tab must stop it (the
+    server's CPU use falls back to idle), not leave it training for nobody."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    open_page(page, server, PAGE)
+    start = step_count(page)
+    page.locator(".st-key-gan_play button").click()
+    wait_for(lambda: step_count(page) > start + 100, timeout_s=180)
+    busy0 = server.cpu_seconds()
+    time.sleep(2.0)
+    busy = server.cpu_seconds() - busy0
+    assert busy > 1.0, f"training used only {busy:.2f} s of CPU in 2 s"
+    context.close()
+    time.sleep(1.5)  # the websocket closes; the thread sees it after its current slice
+    idle0 = server.cpu_seconds()
+    time.sleep(2.0)
+    idle = server.cpu_seconds() - idle0
+    assert idle < 0.3, f"the server still used {idle:.2f} s of CPU in 2 s after the tab closed"

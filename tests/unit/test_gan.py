@@ -221,3 +221,17 @@ def test_shipped_checkpoints_sample_digits():
         assert x.shape == (200, 28, 28) and ck.step > 1000
         # real digits are mostly dark background with some bright strokes
         assert 0.05 < x.mean() < 0.35 and (x > 0.5).mean() > 0.05
+
+
+@pytest.mark.parametrize("params, expected", [
+    ({}, ("mlp", 0, 0)),
+    ({"preset": "dcgan", "seed": "42"}, ("dcgan", 42, 0)),
+    ({"preset": "vae", "seed": "42"}, ("mlp", 42, 1)),
+    ({"preset": "mlp", "seed": "-1"}, ("mlp", 0, 1)),
+    ({"seed": "1.5"}, ("mlp", 0, 1)),
+    ({"seed": "<script>", "preset": ""}, ("mlp", 0, 2)),
+    ({"seed": str(2**31)}, ("mlp", 0, 1)),
+])
+def test_parse_query_falls_back_and_says_why(params, expected):
+    preset, seed, problems = gan.parse_query(params)
+    assert (preset, seed, len(problems)) == expected
