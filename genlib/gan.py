@@ -310,7 +310,27 @@ def _read_checkpoint(path) -> tuple[dict, dict]:
     return manifest, arrays
 
 
-class GANCheckpoint:
+class _Sampler:
+    """decode and sample, shared by the checkpoint (numpy) and the trainer (TensorFlow):
+    each provides ``settings`` and ``_generate(z)``, the generator's raw output (n, 784)."""
+
+    def decode(self, z) -> np.ndarray:
+        """Images (n, 28, 28) float32 in [0, 1] for latent codes ``z`` (n, latent_dim)."""
+        z = np.asarray(z, np.float32)
+        if z.ndim != 2 or z.shape[1] != self.settings["latent_dim"]:
+            raise ValueError(f"z must have shape (n, {self.settings['latent_dim']}), got {z.shape}")
+        out = [self._generate(z[i:i + 256]) for i in range(0, len(z), 256)]
+        return _to_unit(np.concatenate(out) if out else np.zeros((0, 784)),
+                        self.settings["output"])
+
+    def sample(self, n: int, rng=None) -> np.ndarray:
+        """``n`` new digits, float32 (n, 28, 28) in [0, 1]."""
+        rng = np.random.default_rng(rng)
+        return self.decode(rng.standard_normal((int(n), self.settings["latent_dim"]),
+                                               dtype=np.float32))
+
+
+class GANCheckpoint(_Sampler):
     """A saved GAN, read with numpy only: sample digits and show its training history.
 
     Attributes
@@ -339,21 +359,9 @@ class GANCheckpoint:
         except (KeyError, ValueError) as e:
             raise ValueError(f"the checkpoint's weights do not fit its preset ({e})") from e
 
-    def decode(self, z) -> np.ndarray:
-        """Images (n, 28, 28) float32 in [0, 1] for latent codes ``z`` (n, latent_dim)."""
-        z = np.asarray(z, np.float32)
-        if z.ndim != 2 or z.shape[1] != self.settings["latent_dim"]:
-            raise ValueError(f"z must have shape (n, {self.settings['latent_dim']}), got {z.shape}")
+    def _generate(self, z: np.ndarray) -> np.ndarray:
         g = {k[2:]: v for k, v in self.weights.items() if k.startswith("g/")}
-        out = [forward_numpy(self.generator_spec, g, z[i:i + 256]) for i in range(0, len(z), 256)]
-        return _to_unit(np.concatenate(out) if out else np.zeros((0, 784)),
-                        self.settings["output"])
-
-    def sample(self, n: int, rng=None) -> np.ndarray:
-        """``n`` new digits, float32 (n, 28, 28) in [0, 1]."""
-        rng = np.random.default_rng(rng)
-        return self.decode(rng.standard_normal((int(n), self.settings["latent_dim"]),
-                                               dtype=np.float32))
+        return forward_numpy(self.generator_spec, g, z)
 
     def snapshot(self) -> dict:
         """The same numpy-only state as :meth:`GANTrainer.snapshot`."""
@@ -406,7 +414,7 @@ def _keras_model(spec: list, input_dim: int, seed: int, name: str):
     return keras.Sequential(layers, name=name)
 
 
-class GANTrainer:
+class GANTrainer(_Sampler):
     """Train a GAN on MNIST a few steps at a time, and watch it.
 
     Parameters
@@ -617,21 +625,8 @@ class GANTrainer:
 
     # -- looking
 
-    def decode(self, z) -> np.ndarray:
-        """Images (n, 28, 28) float32 in [0, 1] for latent codes ``z`` (n, latent_dim)."""
-        z = np.asarray(z, np.float32)
-        if z.ndim != 2 or z.shape[1] != self.settings["latent_dim"]:
-            raise ValueError(f"z must have shape (n, {self.settings['latent_dim']}), got {z.shape}")
-        out = [self._decode_fn(self._tf.constant(z[i:i + 512])).numpy()
-               for i in range(0, len(z), 512)]
-        return _to_unit(np.concatenate(out) if out else np.zeros((0, 784)),
-                        self.settings["output"])
-
-    def sample(self, n: int, rng=None) -> np.ndarray:
-        """``n`` new digits, float32 (n, 28, 28) in [0, 1]."""
-        rng = np.random.default_rng(rng)
-        return self.decode(rng.standard_normal((int(n), self.settings["latent_dim"]),
-                                               dtype=np.float32))
+    def _generate(self, z: np.ndarray) -> np.ndarray:
+        return self._decode_fn(self._tf.constant(z)).numpy()
 
     def snapshot(self) -> dict:
         """Numpy-only state for display.
