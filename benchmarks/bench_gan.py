@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import served_browser  # noqa: E402
+
 PAGE = "pages/4_GAN_Live_Training.py"
 GRID = "[data-testid='stMain'] [data-testid='stImage'] img"
 LIVE_SECONDS = 20.0
@@ -50,31 +52,23 @@ def _step_count(page) -> int:
 
 def live_figures(seconds: float = LIVE_SECONDS) -> tuple[float, float]:
     """(steps/s, grid refreshes/s) of the page playing at full speed in Chromium."""
-    sys.path.insert(0, str(ROOT / "tests" / "browser"))
-    from playwright.sync_api import sync_playwright
-    from server import Server, launch_browser, open_page
+    with served_browser() as (server, browser):
+        from server import open_page  # tests/browser, on the path inside served_browser
 
-    server = Server()
-    try:
-        with sync_playwright() as p:
-            browser = launch_browser(p)
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            open_page(page, server, PAGE)
-            start = _step_count(page)
-            page.locator(".st-key-gan_play button").click()
-            deadline = time.monotonic() + 180
-            while _step_count(page) <= start + 200 and time.monotonic() < deadline:
-                time.sleep(0.2)  # past TensorFlow's start and the compile
-            t0, s0 = time.monotonic(), _step_count(page)
-            srcs = set()
-            while time.monotonic() - t0 < seconds:
-                srcs.add(page.locator(GRID).first.get_attribute("src"))
-                time.sleep(0.05)
-            elapsed, s1 = time.monotonic() - t0, _step_count(page)
-            page.locator(".st-key-gan_pause button").click()
-            browser.close()
-    finally:
-        server.stop()
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        open_page(page, server, PAGE)
+        start = _step_count(page)
+        page.locator(".st-key-gan_play button").click()
+        deadline = time.monotonic() + 180
+        while _step_count(page) <= start + 200 and time.monotonic() < deadline:
+            time.sleep(0.2)  # past TensorFlow's start and the compile
+        t0, s0 = time.monotonic(), _step_count(page)
+        srcs = set()
+        while time.monotonic() - t0 < seconds:
+            srcs.add(page.locator(GRID).first.get_attribute("src"))
+            time.sleep(0.05)
+        elapsed, s1 = time.monotonic() - t0, _step_count(page)
+        page.locator(".st-key-gan_pause button").click()
     return (s1 - s0) / elapsed, (len(srcs) - 1) / elapsed
 
 
@@ -86,42 +80,34 @@ def _rss_mb(pid: int) -> float:
 def concurrent_sessions(n: int = 10, seconds: float = 30.0) -> dict:
     """``n`` browser tabs on one server, all playing the mlp GAN at full speed: each one's
     steps/s, the server's memory, and its CPU once the tabs are closed."""
-    sys.path.insert(0, str(ROOT / "tests" / "browser"))
-    from playwright.sync_api import sync_playwright
-    from server import Server, launch_browser, open_page
+    with served_browser() as (server, browser):
+        from server import open_page  # tests/browser, on the path inside served_browser
 
-    server = Server()
-    try:
-        with sync_playwright() as p:
-            browser = launch_browser(p)
-            rss_idle = _rss_mb(server.proc.pid)
-            pages = []
-            for _ in range(n):
-                page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
-                open_page(page, server, PAGE)
-                page.locator(".st-key-gan_play button").click()
-                pages.append(page)
-            deadline = time.monotonic() + 600
-            starts = [_step_count(pg) for pg in pages]
-            while time.monotonic() < deadline and any(
-                    _step_count(pg) <= s + 50 for pg, s in zip(pages, starts)):
-                time.sleep(1.0)  # every session has compiled and trains
-            rss0 = _rss_mb(server.proc.pid)
-            t0 = time.monotonic()
-            s0 = [_step_count(pg) for pg in pages]
-            time.sleep(seconds)
-            s1 = [_step_count(pg) for pg in pages]
-            elapsed = time.monotonic() - t0
-            rss1 = _rss_mb(server.proc.pid)
-            for pg in pages:
-                pg.context.close()
-            time.sleep(2.0)
-            cpu0 = server.cpu_seconds()
-            time.sleep(3.0)
-            cpu_after = (server.cpu_seconds() - cpu0) / 3.0
-            browser.close()
-    finally:
-        server.stop()
+        rss_idle = _rss_mb(server.proc.pid)
+        pages = []
+        for _ in range(n):
+            page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+            open_page(page, server, PAGE)
+            page.locator(".st-key-gan_play button").click()
+            pages.append(page)
+        deadline = time.monotonic() + 600
+        starts = [_step_count(pg) for pg in pages]
+        while time.monotonic() < deadline and any(
+                _step_count(pg) <= s + 50 for pg, s in zip(pages, starts)):
+            time.sleep(1.0)  # every session has compiled and trains
+        rss0 = _rss_mb(server.proc.pid)
+        t0 = time.monotonic()
+        s0 = [_step_count(pg) for pg in pages]
+        time.sleep(seconds)
+        s1 = [_step_count(pg) for pg in pages]
+        elapsed = time.monotonic() - t0
+        rss1 = _rss_mb(server.proc.pid)
+        for pg in pages:
+            pg.context.close()
+        time.sleep(2.0)
+        cpu0 = server.cpu_seconds()
+        time.sleep(3.0)
+        cpu_after = (server.cpu_seconds() - cpu0) / 3.0
     rates = [(b - a) / elapsed for a, b in zip(s0, s1)]
     return {"min": min(rates), "total": sum(rates), "rss_per_session": (rss0 - rss_idle) / n,
             "rss_growth": rss1 - rss0, "cpu_after_close": cpu_after}

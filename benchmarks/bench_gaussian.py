@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 
 import numpy as np
 from scipy import stats
 
-from benchmarks.common import ROOT, apptest_rerun_time, median_time
+from benchmarks.common import apptest_rerun_time, median_time, served_browser
 from genlib import distributions as gd
 
 PAGE = "pages/1_Gaussian_Explorer.py"
@@ -76,34 +75,26 @@ def page_rows():
 
 def browser_rows():
     """Round trip in Chromium: z slider nudged by a key press until the new x is on screen."""
-    sys.path.insert(0, str(ROOT / "tests" / "browser"))
-    from playwright.sync_api import sync_playwright
-    from server import Server, launch_browser, open_page
+    with served_browser() as (server, browser):
+        from server import open_page  # tests/browser, on the path inside served_browser
 
-    server = Server()
-    try:
-        with sync_playwright() as p:
-            browser = launch_browser(p)
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            open_page(page, server, PAGE)
-            thumb = page.locator("[data-testid='stSlider']").filter(
-                has_text="Latent z").get_by_role("slider")
-            metric = page.locator("[data-testid='stMetric']").filter(
-                has_text="x = ppf(z)").locator("[data-testid='stMetricValue']")
-            times = []
-            for _ in range(8):
-                before = metric.inner_text()
-                thumb.focus()
-                t0 = time.perf_counter()
-                thumb.press("ArrowLeft")
-                page.wait_for_function(
-                    "([el, old]) => el.innerText !== old", arg=[metric.element_handle(), before],
-                    timeout=30_000)
-                times.append(time.perf_counter() - t0)
-                page.wait_for_selector("[data-testid='stApp'][data-test-script-state="
-                                       "'notRunning']", timeout=30_000)
-            browser.close()
-        yield {"benchmark": "browser: z slider key press -> new x shown (round trip)",
-               "value": statistics.median(times[1:]), "unit": "s", "target": "< 0.3 s"}
-    finally:
-        server.stop()
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        open_page(page, server, PAGE)
+        thumb = page.locator("[data-testid='stSlider']").filter(
+            has_text="Latent z").get_by_role("slider")
+        metric = page.locator("[data-testid='stMetric']").filter(
+            has_text="x = ppf(z)").locator("[data-testid='stMetricValue']")
+        times = []
+        for _ in range(8):
+            before = metric.inner_text()
+            thumb.focus()
+            t0 = time.perf_counter()
+            thumb.press("ArrowLeft")
+            page.wait_for_function(
+                "([el, old]) => el.innerText !== old", arg=[metric.element_handle(), before],
+                timeout=30_000)
+            times.append(time.perf_counter() - t0)
+            page.wait_for_selector("[data-testid='stApp'][data-test-script-state="
+                                   "'notRunning']", timeout=30_000)
+    yield {"benchmark": "browser: z slider key press -> new x shown (round trip)",
+           "value": statistics.median(times[1:]), "unit": "s", "target": "< 0.3 s"}

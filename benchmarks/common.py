@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -54,3 +55,23 @@ def apptest_rerun_time(page: str, action=None, repeat: int = 5, timeout: float =
     if at.exception:
         raise RuntimeError(f"{page} raised: {at.exception}")
     return statistics.median(times)
+
+
+@contextlib.contextmanager
+def served_browser():
+    """(server, browser): a `streamlit run app.py` server and a headless Chromium, as the
+    browser tests use them (tests/browser/server.py); both closed afterwards."""
+    sys.path.insert(0, str(ROOT / "tests" / "browser"))
+    from playwright.sync_api import sync_playwright
+    from server import Server, launch_browser
+
+    server = Server()
+    try:
+        with sync_playwright() as p:
+            browser = launch_browser(p)
+            try:
+                yield server, browser
+            finally:
+                browser.close()
+    finally:
+        server.stop()
