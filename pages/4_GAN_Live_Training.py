@@ -54,9 +54,15 @@ def settings_ui(preset: str) -> dict:
                                   key="gan_latent")
         output = st.radio("Generator output", gan.OUTPUTS, gan.OUTPUTS.index(d["output"]),
                           key="gan_output", horizontal=True)
+        pack = st.radio("D judges images in packs of", [1, 2, 4], [1, 2, 4].index(d["pack"]),
+                        key=f"gan_pack_{preset}", horizontal=True, disabled=preset != "mlp",
+                        help="PacGAN: D scores a pack of images at once, so a generator that "
+                             "keeps drawing the same few digits is easy to catch. 1 = the "
+                             "classic GAN (mlp preset only).")
         seed = st.number_input("Seed", 0, 2**31 - 1, key="gan_seed")
     return {"lr_g": lr_g, "lr_d": lr_d, "batch_size": batch, "d_steps": d_steps, "loss": loss,
-            "label_smoothing": smooth, "latent_dim": latent, "output": output, "seed": int(seed)}
+            "label_smoothing": smooth, "latent_dim": latent, "output": output, "pack": pack,
+            "seed": int(seed)}
 
 
 def live_settings(settings: dict) -> dict:

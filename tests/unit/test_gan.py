@@ -235,3 +235,26 @@ def test_shipped_checkpoints_sample_digits():
 def test_parse_query_falls_back_and_says_why(params, expected):
     preset, seed, problems = gan.parse_query(params)
     assert (preset, seed, len(problems)) == expected
+
+
+def test_packing_feeds_d_pairs_and_is_checked(digits):
+    """mlp packs pairs by default (D's input is 2 x 784); pack must divide the batch and is
+    mlp-only; a checkpoint saved before packing existed loads as pack 1."""
+    t = gan.GANTrainer("mlp", seed=0, images=digits.images, batch_size=16)
+    assert t.settings["pack"] == 2 and t.D.input_shape == (None, 1568)
+    m = t.train(3)
+    assert np.all(np.isfinite(m["d_loss"])) and t.step == 3
+    with pytest.raises(ValueError, match="multiple of pack"):
+        gan.validate_settings("mlp", batch_size=18, pack=4)
+    with pytest.raises(ValueError, match="mlp preset only"):
+        gan.validate_settings("dcgan", pack=2)
+
+
+def test_checkpoint_without_pack_loads_as_unpacked(tmp_path, digits):
+    t = gan.GANTrainer("mlp", seed=0, images=digits.images, batch_size=16, pack=1)
+    path = t.save(tmp_path / "old.npz")
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    del manifest["settings"]["pack"]
+    path.with_suffix(".json").write_text(json.dumps(manifest))
+    assert gan.load_checkpoint(path).settings["pack"] == 1
+    assert gan.GANTrainer.load(path, images=digits.images).D.input_shape == (None, 784)
