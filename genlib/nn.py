@@ -51,14 +51,14 @@ def single_threaded(active: bool = True):
 
 
 def sigmoid(x):
-    """Logistic function without overflow warnings for large |x|."""
+    """Logistic function without overflow warnings for large |x|.
+
+    ``exp(-|x|)`` never overflows; one division then serves both signs. Same values as the
+    textbook two-branch form, ~4x faster than masking (a decoded 11 x 11 grid: 4 -> 1 ms).
+    """
     x = np.asarray(x)
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    e = np.exp(x[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
+    e = np.exp(-np.abs(x))
+    return np.divide(np.where(x >= 0, 1, e), e + 1, dtype=e.dtype)
 
 
 def softplus(x):
@@ -110,21 +110,73 @@ def conv2d_transpose(x, kernel, bias, strides: int = 1):
     """Transposed convolution, "same" padding, as Keras' Conv2DTranspose.
 
     x : (n, h, w, c_in); kernel : (k, k, c_out, c_in) -> (n, h*s, w*s, c_out).
-    Each input pixel scatters ``kernel @ x`` into a k x k patch of the output, patches
-    ``s`` apart: one matrix product, then k*k strided adds (no Python loop over pixels).
+    Picks the cheaper of two exact methods by the size of their intermediate array:
+    :func:`_conv_t_phases` when the layer has many output channels, :func:`_conv_t_scatter`
+    when it has few (e.g. a decoder's last layer with one channel).
     """
+    k, f, c, s = kernel.shape[0], kernel.shape[2], x.shape[3], strides
+    taps = -(-k // s)
+    if taps * taps * c < k * k * f:
+        return _conv_t_phases(x, kernel, bias, s)
+    return _conv_t_scatter(x, kernel, bias, s)
+
+
+def _conv_t_scatter(x, kernel, bias, s: int):
+    """Each input pixel scatters ``kernel @ x`` into a k x k patch of the output, patches
+    ``s`` apart: one matrix product, then k*k strided adds (no Python loop over pixels).
+    Its intermediate array has n*h*w*k*k*c_out values."""
     n, h, w, c = x.shape
     k, _, f, _ = kernel.shape
-    s = strides
     # the forward conv this transposes maps (h*s) -> h with "same" padding
     _, pad_before, _ = _same_pad(h * s, k, s)
     t = (x.reshape(-1, c) @ kernel.reshape(k * k * f, c).T).reshape(n, h, w, k, k, f)
-    full = np.zeros((n, (h - 1) * s + k, (w - 1) * s + k, f), dtype=t.dtype)
+    # (at least h*s: with a kernel smaller than the stride, some outputs only get the bias)
+    full = np.zeros((n, max((h - 1) * s + k, h * s), max((w - 1) * s + k, w * s), f), t.dtype)
     for i in range(k):
         for j in range(k):
             full[:, i:i + (h - 1) * s + 1:s, j:j + (w - 1) * s + 1:s] += t[:, :, :, i, j]
     out = full[:, pad_before:pad_before + h * s, pad_before:pad_before + w * s]
     return out + bias
+
+
+def _conv_t_phases(x, kernel, bias, s: int):
+    """The same result as an ordinary convolution per output phase (sub-pixel form).
+
+    Output pixel ``q = s*b + r`` only receives kernel taps ``r, r + s, ...`` from inputs
+    ``b, b - 1, ...``: every phase (r_y, r_x) sees the same T x T window of the input
+    (T = ceil(k / s)) with its own slice of the kernel. So one im2col of T x T windows and
+    one matrix product give all s*s phases, which interleave into the output. Its
+    intermediate array has n*h*w*T*T*c_in values, and there are no strided adds: on the
+    VAE decoder's 32 -> 32 channel layer this is ~3x faster than scattering.
+    """
+    n, h, w, c = x.shape
+    k, _, f, _ = kernel.shape
+    taps = -(-k // s)
+    _, pad_before, _ = _same_pad(h * s, k, s)
+    kp = np.zeros((taps * s, taps * s, f, c), kernel.dtype)
+    kp[:k, :k] = kernel  # taps past k are zero
+    # tap r + m*s meets the input at window position taps-1-m (the window ends at b)
+    kk = kp.reshape(taps, s, taps, s, f, c)[::-1, :, ::-1]  # (wy, ry, wx, rx, f, c)
+    wmat = kk.transpose(0, 2, 5, 1, 3, 4).reshape(taps * taps * c, s * s * f)
+    p = taps - 1
+    xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))) if p else x
+    bh, bw = h + p, w + p  # window positions = output pixels / s, rounded up
+    win = sliding_window_view(xp, (taps, taps), axis=(1, 2))  # (n, bh, bw, c, T, T)
+    cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n * bh * bw, taps * taps * c)
+    phases = (cols @ wmat).reshape(n, bh, bw, s, s, f)
+    phases += bias
+    # interleave the phases straight into the cropped output: one pass over the result
+    out = np.empty((n, h * s, w * s, f), phases.dtype)
+    for ry in range(s):
+        y0 = (ry - pad_before) % s  # the first output row in phase ry (full row y0 + pad) ...
+        by = (y0 + pad_before) // s  # ... comes from window row by
+        ny = len(range(y0, h * s, s))
+        for rx in range(s):
+            x0 = (rx - pad_before) % s
+            bx = (x0 + pad_before) // s
+            nx = len(range(x0, w * s, s))
+            out[:, y0::s, x0::s] = phases[:, by:by + ny, bx:bx + nx, ry, rx]
+    return out
 
 
 def forward(spec: list[dict], weights: dict, x) -> np.ndarray:

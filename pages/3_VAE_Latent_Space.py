@@ -1,17 +1,15 @@
 """Steer a variational autoencoder's latent code with sliders and watch the digit change."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 import evaluation_ui
 import ui
 from genlib import vae
-from genlib.digit_upload import prepare_digit
-from genlib.images import tile, to_png
 
 mnist = ui.setup_page("VAE Latent Space", ":material/tune:")
 MODELS = {"tutorial": "Tutorial: dense, 4-D latent",
@@ -24,28 +22,26 @@ def load(name: str, mine: bool, stamp: int) -> vae.VAE:
     return vae.load_model(name, path=vae.user_weights_path(name) if mine else None)
 
 
-@st.cache_data(max_entries=6, show_spinner="Encoding the digits...")
-def encodings(name: str, mine: bool, stamp: int, source: str, _mnist) -> tuple:
-    """Mean encodings of up to 10,000 training and 2,000 held-out digits (seconds on full MNIST)."""
-    model, rng = load(name, mine, stamp), np.random.default_rng(0)
-    tr = np.sort(rng.permutation(len(_mnist.train))[:10_000])
-    te = np.sort(rng.permutation(len(_mnist.test))[:2_000])
-    train = model.encode(_mnist.train.images[tr])[0]
-    means = vae.class_means(train, _mnist.train.labels[tr])
-    return train, model.encode(_mnist.test.images[te])[0], te, means, train.var(axis=0)
+# One cached object per (model, dataset) makes and keeps every picture (genlib.vae.Explorer):
+# the page asks for them by small keys, so a rerun hashes no arrays, copies nothing, and a
+# slider move only computes what it changed.
+@st.cache_resource(max_entries=6, show_spinner="Encoding the digits...")
+def explorer_for(key: tuple, data_key: str, _mnist) -> vae.Explorer:
+    """Encodes up to 10,000 training and 2,000 held-out digits (seconds on full MNIST)."""
+    return vae.Explorer(load(*key), _mnist)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def cached(what: str, key: tuple, *args):
-    """Seeded, deterministic pictures of one model (key names it), computed once."""
-    model = load(*key)
-    if what == "samples":  # a PNG: encoding 100 digits costs more than drawing them
-        return to_png(tile(model.sample(100, rng=args[0]), 10), scale=3)
-    if what == "grid":
-        return vae.latent_grid(model, np.array(args[2], np.float32), args[:2], n=11)
-    if what == "strip":
-        return to_png(vae.spread_strip(args[0]))
-    raise ValueError(what)
+def arrow_chart(ex: vae.Explorer, key: tuple, spec_columns: tuple) -> tuple:
+    """A chart's (spec, columns) with the columns as an Arrow table, converted once per key."""
+    spec, columns = spec_columns
+    return spec, ex.memo(("arrow",) + key, lambda: pa.table(columns))
+
+
+def show_png(png: bytes, key: str, caption: str | None = None, width="content") -> None:
+    """ui.show_grid for a grid already encoded (cached): the image and its download button."""
+    st.image(png, caption=caption, width=width, output_format="PNG")
+    st.download_button("Download PNG", png, file_name=f"{key}.png", mime="image/png",
+                       key=f"{key}_png", on_click="ignore", icon=":material/download:")
 
 
 def model_ui() -> tuple:
@@ -58,16 +54,12 @@ def model_ui() -> tuple:
     left, mid, right = st.columns([2, 1, 2], vertical_alignment="bottom")
     name = left.selectbox("Model", names, format_func=MODELS.get, key="vae_model",
                           index=names.index(default) if default in names else 2)
-    st.query_params["model"] = name
+    if st.query_params.get("model") != name:
+        st.query_params["model"] = name
     user_file = vae.user_weights_path(name)
     mine = user_file.exists() and mid.toggle("My retrained weights", key=f"vae_mine_{name}")
     stamp = user_file.stat().st_mtime_ns if mine else 0
     return name, mine, stamp, right
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def weight_bytes(path: str, stamp: int) -> bytes:
-    return Path(path).read_bytes()
 
 
 def set_z(name: str, values) -> None:
@@ -117,11 +109,8 @@ key = (name, mine, stamp)
 model = load(*key)
 if model.warning:
     st.warning(model.warning, icon=":material/warning:")
-train_z, test_z, test_idx, means, activity = encodings(*key, mnist.source, mnist)
-d = model.latent_dim
-order = [int(i) for i in np.argsort(-activity, kind="stable")]  # most informative first
-active = [i for i in order if activity[i] > 0.01] or order  # Burda et al.'s "active units"
-unused = [i for i in order if i not in active]
+ex = explorer_for(key, evaluation_ui.dataset_key(mnist), mnist)
+d, means, order = model.latent_dim, ex.means, ex.order
 elbo = model.manifest.get("test_negative_elbo")
 info.markdown(f"**{model.describe()}**  \nheld-out −ELBO: **{elbo:.1f} nats** "
               f"({model.manifest.get('epochs', '?')} epochs)" if elbo else model.describe())
@@ -134,7 +123,7 @@ explore, latent_map, recon_tab, samples_tab, upload_tab, training_tab = st.tabs(
 def slider(i: int) -> float:
     st.session_state.setdefault(f"vae_z_{name}_{i}", 0.0)
     value = st.slider(f"z{i + 1}", -3.0, 3.0, step=0.05, key=f"vae_z_{name}_{i}")
-    st.image(cached("strip", key, train_z[:, i]), width="stretch", output_format="PNG")
+    st.image(ex.strips[i], width="stretch", output_format="PNG")
     return value
 
 
@@ -152,15 +141,15 @@ def explorer() -> None:
                     icon=":material/restart_alt:", width="stretch")
     sliders, digit, grid = st.columns([2.6, 2.6, 3], gap="large")
     z = np.zeros(d, np.float32)
-    inner = sliders.columns(2 if len(active) > 4 else 1)
-    for n, i in enumerate(active):
+    inner = sliders.columns(2 if len(ex.active) > 4 else 1)
+    for n, i in enumerate(ex.active):
         with inner[n % len(inner)]:
             z[i] = slider(i)
-    if len(unused):
-        with sliders.expander(f"{len(unused)} unused dimensions"):
+    if ex.unused:
+        with sliders.expander(f"{len(ex.unused)} unused dimensions"):
             st.caption("The encoder keeps these at the prior for every digit (their KL is ~0): "
                        "the decoder learnt to ignore them.")
-            for i in unused:
+            for i in ex.unused:
                 z[i] = slider(i)
     sliders.caption("Shading under a slider: where the training digits are encoded along "
                     "that dimension. The slider spans ±3 prior standard deviations.")
@@ -173,10 +162,7 @@ def explorer() -> None:
         i = a.selectbox("Across", order, format_func=label, key=f"vae_gx_{name}")
         j = b.selectbox("Up", order, index=1, format_func=label, key=f"vae_gy_{name}")
         with ui.user_errors():
-            rest = z.copy()
-            rest[[i, j]] = 0  # the grid's images do not depend on z along its own two dims
-            grid_images = cached("grid", key, i, j, tuple(rest.tolist()))
-            st.image(vae.latent_grid_png(model, z, (i, j), n=11, scale=2, grid=grid_images),
+            st.image(ex.grid_png((i, j), z),
                      width="stretch",
                      output_format="PNG",
                      caption=f"Decoded over z{i + 1} × z{j + 1} in [−3, 3], the other "
@@ -184,10 +170,9 @@ def explorer() -> None:
 
 
 with explore:
-    outside = float(np.mean(np.any(np.abs(train_z) > 3, axis=1)))
-    if outside > 0.2:
-        st.info(f"{outside:.0%} of the training digits are encoded outside the sliders' ±3 "
-                "range: with a small KL weight nothing pulls the codes towards the prior "
+    if ex.outside > 0.2:
+        st.info(f"{ex.outside:.0%} of the training digits are encoded outside the sliders' "
+                "±3 range: with a small KL weight nothing pulls the codes towards the prior "
                 "N(0, I), so the places the prior samples from decode to blurs "
                 "(see *Samples from the prior*).", icon=":material/info:")
     explorer()
@@ -197,26 +182,23 @@ with latent_map:
     i = a.selectbox("Horizontal", order, format_func=lambda k: f"z{k + 1}", key=f"vae_sx_{name}")
     j = b.selectbox("Vertical", order, index=1, format_func=lambda k: f"z{k + 1}",
                     key=f"vae_sy_{name}")
-    st.vega_lite_chart(vae.scatter_spec(test_z, mnist.test.labels[test_idx], (i, j)),
-                       width="stretch", key="vae_scatter")
-    st.caption(f"Mean encodings of {len(test_z):,} held-out digits, coloured by their true class. "
-               "The VAE never saw the labels: the classes cluster on their own.")
+    spec, table = arrow_chart(ex, ("scatter", i, j), ex.scatter_chart((i, j)))
+    st.vega_lite_chart(table, spec, width="stretch", key="vae_scatter")
+    st.caption(f"Mean encodings of {len(ex.test_z):,} held-out digits, coloured by their true "
+               "class. The VAE never saw the labels: the classes cluster on their own.")
 
 with recon_tab:
     seed = st.columns(5)[0].number_input("Seed", 0, 10_000, 0, key="vae_recon_seed")
-    rng = np.random.default_rng(seed)
-    idx = [rng.choice(np.flatnonzero(mnist.test.labels == k)) for k in range(10)]
-    originals = mnist.test.images[idx]
-    ui.show_grid(np.concatenate([originals, model.reconstruct(originals)]), 10, key="vae_recon",
+    with ui.user_errors():
+        show_png(ex.reconstructions_png(seed), key="vae_recon",
                  caption="Top: held-out digits. Bottom: decoded from their mean encoding.")
     st.subheader("Interpolation")
     a, b, c = st.columns(3)
     start = a.selectbox("From class", range(10), index=1, key="vae_from")
     end = b.selectbox("To class", range(10), index=7, key="vae_to")
     use = c.radio("Endpoints", ["class means", "one held-out digit of each"], key="vae_ends")
-    za, zb = (means[start], means[end]) if use == "class means" else model.encode(
-        mnist.test.images[[idx[start], idx[end]]])[0]
-    ui.show_grid(vae.interpolate(model, za, zb, 12), 12, key="vae_interp", scale=4,
+    with ui.user_errors():
+        show_png(ex.interpolation_png(start, end, use, seed), key="vae_interp",
                  caption=f"A straight line in latent space from a {start} to a {end}")
 
 with samples_tab:
@@ -225,25 +207,23 @@ with samples_tab:
         st.info(f"This model was trained with a KL weight of {model.beta:g}: its encoder put the "
                 "digits far from where the prior N(0, I) puts its mass, so most prior samples "
                 "decode to blurs. Compare with the other models.", icon=":material/info:")
-    png = cached("samples", key, seed)
+    drawn, png = ex.samples(seed)
     st.image(png, caption=f"100 draws z ~ N(0, I) with seed {seed}, decoded",
              output_format="PNG")
     st.download_button("Download PNG", png, file_name="vae_samples.png", mime="image/png",
                        key="vae_samples_png", on_click="ignore", icon=":material/download:")
-    evaluation_ui.quality_panel(model.sample(100, rng=seed), mnist, key="vae_quality")
+    evaluation_ui.quality_panel(drawn, mnist, key="vae_quality")
 
 with upload_tab:
     file = st.file_uploader("An image of one handwritten digit (PNG or JPEG, any size, light "
                             "or dark background)", type=["png", "jpg", "jpeg"], key="vae_upload")
     if file is not None:
         with ui.user_errors("Could not use that image: "):
-            digit = prepare_digit(file.getvalue())
-            mean = model.encode(digit)[0][0]
+            _, mean, png = ex.your_digit(file.file_id, file.getvalue())
             a, b, c = st.columns([1, 1, 2])
             a.image(file.getvalue(), caption="Your image", width=200)
             with b:
-                ui.show_grid(np.stack([digit, model.decode(mean)[0]]), 1, scale=4,
-                             key="vae_yours", caption="As MNIST (top), reconstructed")
+                show_png(png, key="vae_yours", caption="As MNIST (top), reconstructed")
             c.dataframe(pd.DataFrame({"dimension": [f"z{k + 1}" for k in range(d)],
                                       "encoded": mean.round(2)}), hide_index=True)
             c.button("Put it on the sliders", key="vae_use_upload", on_click=set_z,
@@ -251,7 +231,8 @@ with upload_tab:
 
 with training_tab:
     if model.history:
-        st.vega_lite_chart(vae.history_spec(model.history), width="stretch", key="vae_history")
+        spec, table = arrow_chart(ex, ("history",), ex.history_chart())
+        st.vega_lite_chart(table, spec, width="stretch", key="vae_history")
         st.caption("Per epoch, in nats per digit (log scale): reconstruction = cross-entropy of "
                    "the reconstructions, KL = KL(q(z|x) ‖ N(0, I)); their sum is the negative "
                    "ELBO. Dashed: the same on held-out digits.")
@@ -259,10 +240,11 @@ with training_tab:
     st.markdown(f"Trained on **{m.get('data_source') or 'unknown data'}** for {m.get('epochs')} "
                 f"epochs (seed {m.get('seed')}, {m.get('seconds', '?')} s, {m.get('date')}).")
     a, b, _ = st.columns([1, 1, 3])
-    a.download_button("Weights (.npz)", weight_bytes(str(model.path), stamp),
+    a.download_button("Weights (.npz)", ex.weights_file(),
                       file_name=model.path.name, key="vae_dl_npz", on_click="ignore",
                       icon=":material/download:")
-    b.download_button("Manifest (.json)", json.dumps(m, indent=1), key="vae_dl_json",
+    b.download_button("Manifest (.json)", ex.memo(("manifest",), lambda: json.dumps(m, indent=1)),
+                      key="vae_dl_json",
                       file_name=model.path.with_suffix(".json").name, on_click="ignore",
                       icon=":material/download:")
     retrain_ui()

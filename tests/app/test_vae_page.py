@@ -32,6 +32,14 @@ def _digit(at: AppTest) -> bytes:
     raise AssertionError("decoded digit not found")
 
 
+def _grid(at: AppTest) -> str:
+    """The media URL (keyed by content) of the latent grid image."""
+    for img in at.image:
+        if img.proto.imgs and img.proto.imgs[0].caption.startswith("Decoded over"):
+            return img.proto.imgs[0].url
+    raise AssertionError("latent grid not found")
+
+
 @pytest.fixture(scope="module")
 def at():
     return _open()
@@ -50,6 +58,26 @@ def test_moving_a_slider_changes_the_decoded_digit(at):
     at.slider(key="vae_z_conv_0").set_value(2.5).run()
     assert not at.exception
     assert _digit(at) != before
+
+
+def test_the_grid_follows_the_other_sliders_and_frames_its_own(at):
+    """A slider off the grid redraws it; one of its two dims moves the frame, within a cell
+    nothing changes (the grid is kept by what it depends on, never shown stale)."""
+    i, j = at.selectbox(key="vae_gx_conv").value, at.selectbox(key="vae_gy_conv").value
+    other = next(k for k in range(vae.load_model("conv").latent_dim) if k not in (i, j))
+    at.slider(key=f"vae_z_conv_{i}").set_value(0.0).run()
+    first, was = _grid(at), at.slider(key=f"vae_z_conv_{other}").value
+    at.slider(key=f"vae_z_conv_{other}").set_value(1.5 if was != 1.5 else -1.5).run()
+    redrawn = _grid(at)
+    assert redrawn != first
+    at.slider(key=f"vae_z_conv_{i}").set_value(2.0).run()
+    framed = _grid(at)
+    assert framed not in (first, redrawn)
+    at.slider(key=f"vae_z_conv_{i}").set_value(1.95).run()  # the same cell (1.8 +/- 0.3)
+    assert _grid(at) == framed
+    at.slider(key=f"vae_z_conv_{other}").set_value(was).run()
+    at.slider(key=f"vae_z_conv_{i}").set_value(0.0).run()
+    assert _grid(at) == first and not at.exception
 
 
 def test_jump_to_class_sets_sliders_to_the_class_mean(at):
