@@ -2,8 +2,9 @@
 
 The tutorials' way: ``np.cov`` per class (float64) to fit, and one
 ``scipy.stats.multivariate_normal.rvs`` call per sample (it factorises the covariance
-every call). genlib: a float32 ``Xc.T @ Xc`` per class, one Cholesky factor at fit,
-then ``mu + z @ L.T``.
+every call). genlib: per class, a float32 ``A @ A.T`` (BLAS syrk) of the pixels that vary in
+that class only and one Cholesky factor of that block at fit (classes side by side, one per
+core), then ``mu + z @ L.T`` on those pixels and ``sqrt(reg)`` noise on the others.
 """
 
 from __future__ import annotations

@@ -4,9 +4,12 @@ A model learns a prior ``p(y)`` from label counts and a density ``p(x | y)`` per
 Sampling draws ``y`` (or takes it), then ``x``; the same densities make the Bayes
 classifier ``argmax_y log p(x | y) + log p(y)``.
 
-Speed comes from doing the heavy algebra once at fit time: each class covariance is a
-float32 ``Xc.T @ Xc`` (not ``np.cov``), factorised once, and a sample is ``mu + z @ L.T``.
-Log-densities are computed in float64 with that same factor.
+Speed comes from doing the heavy algebra once at fit time, and only where it matters:
+hundreds of pixels never vary within a class (the black border), so a class covariance is
+zero on their rows and columns. Only the block of the pixels that vary is computed (a
+float32 ``A @ A.T``, not ``np.cov``) and factorised, ``L L.T``; the other pixels get the ridge
+as their variance. A sample is ``mu + z @ L.T`` on the varying pixels plus
+``sqrt(reg) * z`` on the others; log-densities use the same factor in float64, exactly.
 Only numpy is imported here; scipy and scikit-learn are imported when needed.
 """
 
@@ -16,6 +19,8 @@ import contextlib
 import functools
 import math
 import numbers
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,8 +44,12 @@ DEFAULT_RANK = 20
 # ----------------------------------------------------------------------------- input checks
 
 
-def _check_images(X, what: str = "X") -> np.ndarray:
-    """Validate images (n, 28, 28) or (n, 784) in [0, 1]; return float32 rows (n, 784)."""
+def _check_images(X, what: str = "X", check_range: bool = True) -> np.ndarray:
+    """Validate images (n, 28, 28) or (n, 784) in [0, 1]; return float32 rows (n, 784).
+
+    ``check_range=False`` leaves the values' range to the caller (two passes over the data
+    saved when the caller computes per-pixel minima and maxima anyway).
+    """
     X = np.asarray(X)
     if X.ndim == 3 and X.shape[1:] == IMAGE_SHAPE:
         X = X.reshape(len(X), N_PIXELS)
@@ -51,15 +60,24 @@ def _check_images(X, what: str = "X") -> np.ndarray:
     if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
         raise ValueError(f"{what} must be numeric, got dtype {X.dtype}")
     X = X.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(X)):
+    if check_range:
+        _check_range(X.min(), X.max(), what)
+    return X
+
+
+def _check_range(lo, hi, what: str = "X") -> None:
+    """Pixel values, whose minimum and maximum are lo and hi, must be finite and in [0, 1].
+
+    (min and max propagate NaN and show infinities: no separate np.isfinite pass.)
+    """
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{what} contains NaN or infinite values")
-    lo, hi = float(X.min()), float(X.max())
     if lo < 0.0 or hi > 1.0:
         raise ValueError(
             f"{what}: pixel values must lie in [0, 1], found [{lo:g}, {hi:g}]"
             + (" (divide 0-255 images by 255)" if hi > 1.0 else "")
         )
-    return X
 
 
 def _check_labels(y, n: int) -> np.ndarray:
@@ -93,8 +111,15 @@ def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
 
 
+# ----------------------------------------------------------------------------- linear algebra
+
+
 @functools.lru_cache(maxsize=1)
 def _blas_controller():
+    # A controller knows only the BLAS libraries loaded when it is made, and scipy brings
+    # its own OpenBLAS (numpy has another): load scipy's first, or it is never limited.
+    import scipy.linalg.blas  # noqa: F401
+
     try:
         from threadpoolctl import ThreadpoolController  # ships with scikit-learn
     except ImportError:  # pragma: no cover
@@ -103,16 +128,30 @@ def _blas_controller():
 
 
 def _one_blas_thread():
-    """Limit BLAS to one thread. A 784 x 784 Cholesky gains little from threads, and on a
-    busy machine OpenBLAS's threaded potrf spin-waits: measured 10-50x slower there."""
+    """Limit BLAS to one thread. The matrices here are small for threaded BLAS (a 500 x 500
+    Cholesky, a 100-row product), and on a busy machine OpenBLAS's threads spin-wait:
+    measured 10-50x slower there. Fits use the cores by running classes side by side."""
     controller = _blas_controller()
     return controller.limit(limits=1, user_api="blas") if controller else contextlib.nullcontext()
 
 
+def _parallel_map(fn, *iterables) -> list:
+    """``list(map(fn, *iterables))``, on one thread per core: numpy releases the GIL."""
+    items = list(zip(*iterables))
+    workers = min(len(items), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                  else os.cpu_count() or 1)
+    if workers < 2:
+        return [fn(*args) for args in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda args: fn(*args), items))
+
+
 def _potrf(C: np.ndarray, overwrite: bool = False) -> np.ndarray | None:
-    """Lower Cholesky factor of C (float32 or float64), or None if C is not positive definite.
+    """Lower Cholesky factor of C (float32 or float64; its lower triangle is read), Fortran
+    order, or None if C is not positive definite.
 
     LAPACK's potrf through scipy: several times faster than np.linalg.cholesky in float32.
+    A Fortran-ordered C is factorised in place when ``overwrite``.
     """
     from scipy.linalg import lapack
 
@@ -122,34 +161,119 @@ def _potrf(C: np.ndarray, overwrite: bool = False) -> np.ndarray | None:
     return L if info == 0 else None
 
 
+def _singular(what: str) -> ValueError:
+    return ValueError(
+        f"the covariance of {what} is singular (pixels that never vary have zero "
+        "variance): use a ridge reg > 0, e.g. 1e-4"
+    )
+
+
 def _cholesky(C: np.ndarray, what: str) -> np.ndarray:
-    L = _potrf(C)
+    L = _potrf(C, overwrite=True)
     if L is None:
-        raise ValueError(
-            f"the covariance of {what} is singular (pixels that never vary have zero "
-            "variance): use a ridge reg > 0, e.g. 1e-4"
-        )
+        raise _singular(what)
     return L
+
+
+def _gram(A: np.ndarray, reg: float) -> np.ndarray:
+    """``A @ A.T / (n - 1) + reg I`` for centred variables in the rows of A (p, n).
+
+    numpy sees a matrix times its own transpose and calls BLAS syrk (half a matmul's work),
+    releasing the GIL. The result is symmetric, so its transpose is the same matrix in the
+    Fortran order potrf takes without a copy.
+    """
+    C = (A @ A.T).T
+    C *= C.dtype.type(1.0 / (A.shape[1] - 1))
+    C[np.diag_indices_from(C)] += C.dtype.type(reg)
+    return C
+
+
+def _mul_lower_t(Z: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """``Z @ L.T`` for a lower-triangular float32 L (Fortran order), overwriting C-ordered Z.
+
+    BLAS trmm: half a matmul's work. It computes ``L @ B`` in place, and ``B = Z.T`` is
+    Fortran-ordered when Z is C-ordered, so nothing is copied.
+    """
+    from scipy.linalg import blas
+
+    with _one_blas_thread():
+        return blas.strmm(1.0, L, Z.T, lower=1, overwrite_b=1).T
 
 
 # ----------------------------------------------------------------------------- Gaussians
 
 
+@dataclass(frozen=True, eq=False)
+class _Factor:
+    """The Cholesky factor of one full covariance, kept compact.
+
+    A sample covariance is zero on the row and column of every pixel that never varies
+    (246-366 of 784 per class on the MNIST sample). So the covariance plus the ridge is,
+    after a permutation, block-diagonal: ``L @ L.T`` on the ``active`` pixels and ``ridge``
+    times the identity on the ``inactive`` ones, and its Cholesky factor is L embedded at the
+    active pixels plus ``sqrt(ridge)`` on the inactive diagonal. Only L is computed and kept:
+    sampling and densities work in p (~500) dimensions instead of 784, exactly.
+    """
+
+    active: np.ndarray  # int (p,), sorted
+    inactive: np.ndarray  # int (d - p,), sorted
+    L: np.ndarray  # (p, p) lower triangular, Fortran order, float32 or float64
+    L32: np.ndarray  # float32 L to sample with (the same array when L is float32)
+    ridge: float  # the variance of each inactive pixel
+
+    @classmethod
+    def of(cls, L: np.ndarray, active: np.ndarray, d: int, ridge: float, what: str) -> _Factor:
+        is_inactive = np.ones(d, bool)
+        is_inactive[active] = False
+        inactive = np.flatnonzero(is_inactive)
+        if len(inactive) and ridge <= 0:
+            raise _singular(what)
+        L32 = L if L.dtype == np.float32 else L.astype(np.float32, order="F")
+        return cls(np.asarray(active), inactive, L, L32, float(ridge))
+
+
+def _full_class(X: np.ndarray, rows: np.ndarray, reg: float, what: str):
+    """Mean (float32 (d,)) and compact covariance factor (see _Factor) of the digits X[rows].
+
+    The covariance is a float32 product of the active pixels only; its Cholesky factor is
+    then the model's: the model's covariance is *defined* as ``L @ L.T`` (plus ``reg`` on the
+    inactive pixels), which equals the regularised sample covariance to float32 precision.
+    """
+    Xk = X[rows]  # this class's digits: one copy
+    lo, hi = Xk.min(axis=0), Xk.max(axis=0)
+    _check_range(lo.min(), hi.max())  # fit left the range of X to be checked here
+    active = np.flatnonzero(hi > lo)
+    mu = Xk[0].copy()  # the value of a pixel that never varies; the mean of the others:
+    # one contiguous row per active pixel, the layout the product reads fastest
+    A = Xk.T[active]
+    mu[active] = A.mean(axis=1, dtype=np.float64)  # summed in float64, stored as float32
+    A -= mu[active, None]
+    L = _potrf(_gram(A, reg), overwrite=True) if len(active) else np.zeros((0, 0), np.float32)
+    if L is None:  # float32 rounding can leave a tiny negative eigenvalue: redo in float64
+        L = _cholesky(_gram(A.astype(np.float64), reg), what)
+    return mu, _Factor.of(L, active, X.shape[1], reg, what)
+
+
 class _Gaussians:
     """m Gaussians in 784 dimensions, stored the way sampling and scoring need them.
 
-    kind "full": Cholesky factors ``chols`` of the covariances (densities use them in float64)
-    and ``chols32`` to sample with (the same array when the factors are float32). "diag": variances.
-    "pca": top eigenvectors ``U`` (m, d, r), eigenvalues ``lam`` (m, r) and the isotropic
-    variance ``noise`` (m,) of each covariance ``U diag(lam - noise) U.T + noise I``.
+    kind "full": one compact Cholesky factor per Gaussian (``factors``, see _Factor);
+    densities use it in float64, samples its float32 copy. "diag": variances. "pca": top
+    eigenvectors ``U`` (m, d, r), eigenvalues ``lam`` (m, r) and the isotropic variance
+    ``noise`` (m,) of each covariance ``U diag(lam - noise) U.T + noise I``.
     Every stored array is read-only: a fitted model may be shared between sessions.
     """
 
-    def __init__(self, kind: str, means: np.ndarray, **params):
+    def __init__(self, kind: str, means: np.ndarray, factors=(), **params):
         self.kind = kind
         self.means = np.array(means, dtype=np.float64)
+        self.means32 = self.means.astype(np.float32)
+        self.factors = tuple(factors)
         self.params = params
-        for a in (self.means, *params.values()):
+        arrays = [self.means, self.means32, *params.values()]
+        for f in self.factors:
+            arrays += [f.active, f.inactive, f.L, f.L32]
+        for a in arrays:
             a.flags.writeable = False
 
     def __len__(self) -> int:
@@ -157,33 +281,30 @@ class _Gaussians:
 
     @classmethod
     def full(cls, means, covs, reg: float, names) -> _Gaussians:
-        """From covariances (without ridge): add ``reg`` and factorise each once, C = L L.T.
-
-        float32 covariances get a float32 factor (fast to compute and to sample with), and
-        the model's covariance is then *defined* as ``L @ L.T``: samples follow it exactly,
-        and densities, computed in float64 with the same ``L``, are exact for it. It equals
-        the regularised sample covariance to float32 precision. float64 covariances (the
-        mixture's, from scikit-learn) keep a float64 factor, plus a float32 copy to sample.
-        ``covs`` may be a generator; each matrix is overwritten.
+        """From float64 covariance matrices (the mixture's, from scikit-learn): add ``reg``
+        and factorise each once, compactly (see _Factor: a pixel is inactive when its
+        variance is 0, and then its whole row and column are, C being positive
+        semi-definite). The factors stay float64, with a float32 copy to sample with.
         """
-        chols = None
-        for j, C in enumerate(covs):
-            if chols is None:
-                chols = np.empty((len(means), *C.shape), C.dtype)
-            C[np.diag_indices_from(C)] += reg
-            L = _potrf(C, overwrite=True)
-            # float32 rounding can leave a tiny negative eigenvalue: then retry in float64
-            chols[j] = L if L is not None else _cholesky(C.astype(np.float64), names[j])
-        if chols.dtype == np.float32:
-            return cls("full", means, chols=chols, chols32=chols)
-        return cls("full", means, chols=chols, chols32=chols.astype(np.float32))
+        factors = []
+        for C, what in zip(covs, names):
+            active = np.flatnonzero(np.diag(C) > 0)
+            Ca = np.asfortranarray(C[np.ix_(active, active)], dtype=np.float64)
+            Ca[np.diag_indices_from(Ca)] += reg
+            factors.append(_Factor.of(_cholesky(Ca, what), active, len(C), reg, what))
+        return cls("full", means, factors)
 
     def covariance(self, j: int) -> np.ndarray:
         """The (regularised) covariance matrix of Gaussian j, float64 (d, d)."""
         p = self.params
+        d = self.means.shape[1]
         if self.kind == "full":
-            L = p["chols"][j].astype(np.float64)
-            return L @ L.T
+            f = self.factors[j]
+            L = f.L.astype(np.float64)
+            C = np.zeros((d, d))
+            C[np.ix_(f.active, f.active)] = L @ L.T
+            C[f.inactive, f.inactive] = f.ridge
+            return C
         if self.kind == "diag":
             return np.diag(p["var"][j])
         U = p["U"][j]
@@ -193,12 +314,22 @@ class _Gaussians:
 
     def sample(self, j: int, n: int, rng: np.random.Generator) -> np.ndarray:
         """n unclipped draws from Gaussian j, float32 (n, d)."""
-        mu = self.means[j].astype(np.float32)
+        mu = self.means32[j]
         d = len(mu)
         p = self.params
         if self.kind == "full":
-            z = rng.standard_normal((n, d), dtype=np.float32)
-            return mu + z @ p["chols32"][j].T
+            f = self.factors[j]
+            k = len(f.active)
+            # one draw of n * d normals, split into two C-ordered blocks: (n, k) and (n, d - k)
+            z = rng.standard_normal(n * d, dtype=np.float32)
+            za, zi = z[: n * k].reshape(n, k), z[n * k:].reshape(n, d - k)
+            out = np.empty((n, d), np.float32)
+            if k:
+                out[:, f.active] = _mul_lower_t(za, f.L32)
+            if k < d:  # the pixels that never vary: independent noise of variance ridge
+                out[:, f.inactive] = np.multiply(zi, np.float32(math.sqrt(f.ridge)), out=zi)
+            out += mu
+            return out
         if self.kind == "diag":
             z = rng.standard_normal((n, d), dtype=np.float32)
             return mu + z * p["sd32"][j]
@@ -215,11 +346,19 @@ class _Gaussians:
         if self.kind == "full":
             from scipy.linalg import solve_triangular
 
-            for j, L in enumerate(p["chols"]):
-                L = L.astype(np.float64)  # exact: a float32 factor is the model's factor
-                Z = solve_triangular(L, (X - self.means[j]).T, lower=True, check_finite=False)
-                logdet = 2.0 * np.sum(np.log(np.diag(L)))
-                out[:, j] = -0.5 * (d * _LOG_2PI + logdet + np.einsum("ij,ij->j", Z, Z))
+            for j, f in enumerate(self.factors):
+                R = X - self.means[j]
+                L = f.L.astype(np.float64)  # exact: a float32 factor is the model's factor
+                maha, logdet = np.zeros(n), 0.0
+                if len(f.active):
+                    Z = solve_triangular(L, R[:, f.active].T, lower=True, check_finite=False)
+                    maha += np.einsum("ij,ij->j", Z, Z)
+                    logdet += 2.0 * np.sum(np.log(np.diag(L)))
+                if len(f.inactive):  # independent pixels of variance ridge
+                    Ri = R[:, f.inactive]
+                    maha += np.einsum("ij,ij->i", Ri, Ri) / f.ridge
+                    logdet += len(f.inactive) * math.log(f.ridge)
+                out[:, j] = -0.5 * (d * _LOG_2PI + logdet + maha)
         elif self.kind == "diag":
             for j, var in enumerate(p["var"]):
                 r2 = (X - self.means[j]) ** 2 / var
@@ -235,21 +374,21 @@ class _Gaussians:
         return out
 
 
-def _class_moments(X: np.ndarray, mu: np.ndarray | None = None):
+def _class_moments(X: np.ndarray):
     """Mean (float32, summed in float64) and covariance (float32, Xc.T @ Xc) of X's rows."""
-    if mu is None:
-        mu = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+    mu = X.mean(axis=0, dtype=np.float64).astype(np.float32)
     Xc = X - mu
     return mu, (Xc.T @ Xc) / np.float32(len(X) - 1)
 
 
-def _fit_gaussians(groups, kind: str, reg: float, rank: int | None, names) -> _Gaussians:
-    """One Gaussian per array of rows in ``groups`` (float32 (n_j, d) each)."""
-    if kind == "full":  # one class at a time: never more than one covariance in memory
-        means = np.stack([Xj.mean(axis=0, dtype=np.float64).astype(np.float32) for Xj in groups])
-        covs = (_class_moments(Xj, mu)[1] for Xj, mu in zip(groups, means))
-        return _Gaussians.full(means, covs, reg, names)
-    moments = [_class_moments(Xj) for Xj in groups]
+def _fit_gaussians(X: np.ndarray, rows, kind: str, reg: float, rank: int | None,
+                   names) -> _Gaussians:
+    """One Gaussian per class, the class's digits being ``X[r]`` for each ``r`` in ``rows``."""
+    if kind == "full":  # classes side by side, each on one BLAS thread
+        with _one_blas_thread():
+            fits = _parallel_map(lambda r, what: _full_class(X, r, reg, what), rows, names)
+        return _Gaussians("full", np.stack([mu for mu, _ in fits]), [f for _, f in fits])
+    moments = [_class_moments(X[r]) for r in rows]
     means = np.stack([mu for mu, _ in moments])
     if kind == "diag":
         var = np.stack([np.diag(C).astype(np.float64) for _, C in moments]) + reg
@@ -306,9 +445,10 @@ class _ClassConditional:
             )
         _check_reg(self.reg)
 
-    def _split_classes(self, X, y):
-        """Validate (X, y), set classes_, class_count_, class_prior_; return rows per class."""
-        X = _check_images(X)
+    def _split_classes(self, X, y, check_range: bool = True):
+        """Validate (X, y); return the float32 images (n, 784), the classes, their counts and,
+        per class, the indices of its rows (sorted)."""
+        X = _check_images(X, check_range=check_range)
         y = _check_labels(y, len(X))
         classes, counts = np.unique(y, return_counts=True)
         if len(classes) < 1:
@@ -322,11 +462,14 @@ class _ClassConditional:
                 f"this model needs at least {need} per class"
             )
         order = np.argsort(y, kind="stable")
-        groups = np.split(X[order], np.cumsum(counts)[:-1])
+        rows = np.split(order, np.cumsum(counts)[:-1])  # indices only: no copy of X here
+        return X, classes, counts, rows
+
+    def _set_classes(self, classes: np.ndarray, counts: np.ndarray) -> None:
+        """Set classes_, class_count_ and class_prior_ (once the fit has succeeded)."""
         self.classes_ = classes
         self.class_count_ = counts.astype(np.int64)
         self.class_prior_ = counts / counts.sum()
-        return groups
 
     def _class_index(self, y) -> int:
         self._check_fitted()
@@ -447,10 +590,12 @@ class ClassConditionalGaussian(_ClassConditional):
     def fit(self, X, y) -> ClassConditionalGaussian:
         """Learn p(y) and each class's Gaussian from images X (n, 28, 28) in [0, 1]."""
         self._check_params()
-        groups = self._split_classes(X, y)
-        names = [f"class {k}" for k in self.classes_]
+        full = self.covariance == "full"  # then each class's fit checks its pixels' range
+        X, classes, counts, rows = self._split_classes(X, y, check_range=not full)
+        names = [f"class {k}" for k in classes]
         rank = int(self._rank()) if self.covariance == "pca" else None
-        self.gaussians_ = _fit_gaussians(groups, self.covariance, float(self.reg), rank, names)
+        self.gaussians_ = _fit_gaussians(X, rows, self.covariance, float(self.reg), rank, names)
+        self._set_classes(classes, counts)
         # the means are float32 values (see _class_moments): means_ is exactly the model's
         self.means_ = self.gaussians_.means.astype(np.float32).reshape(-1, *IMAGE_SHAPE)
         return self
@@ -522,21 +667,21 @@ class ClassConditionalMixture(_ClassConditional):
     def fit(self, X, y) -> ClassConditionalMixture:
         """Learn p(y) and, by EM, a mixture of Gaussians for each class."""
         self._check_params()
-        groups = self._split_classes(X, y)
+        X, classes, counts, rows = self._split_classes(X, y)
         from sklearn.mixture import GaussianMixture  # slow to import: only when fitting
 
         m = int(self.n_components)
         means, covs, weights = [], [], []
-        for Xk in groups:
+        for r in rows:
             gm = GaussianMixture(m, covariance_type=self.covariance, reg_covar=float(self.reg),
                                  max_iter=self.max_iter, n_init=self.n_init,
                                  random_state=self.random_state)
-            gm.fit(Xk.astype(np.float64))
+            gm.fit(X[r].astype(np.float64))
             means.append(gm.means_)
             covs.append(gm.covariances_)
             weights.append(gm.weights_)
         means = np.concatenate(means)
-        names = [f"component {i} of class {k}" for k in self.classes_ for i in range(m)]
+        names = [f"component {i} of class {k}" for k in classes for i in range(m)]
         if self.covariance == "full":
             # GaussianMixture's covariances already include reg_covar
             self.gaussians_ = _Gaussians.full(means, np.concatenate(covs), 0.0, names)
@@ -545,10 +690,11 @@ class ClassConditionalMixture(_ClassConditional):
             self.gaussians_ = _Gaussians("diag", means, var=var,
                                          sd32=np.sqrt(var).astype(np.float32))
         self.weights_ = np.stack(weights)
-        self.component_means_ = means.astype(np.float32).reshape(len(self.classes_), m,
+        self.component_means_ = means.astype(np.float32).reshape(len(classes), m,
                                                                  *IMAGE_SHAPE)
-        self.means_ = np.einsum("km,kmd->kd", self.weights_, means.reshape(len(groups), m, -1))
+        self.means_ = np.einsum("km,kmd->kd", self.weights_, means.reshape(len(rows), m, -1))
         self.means_ = self.means_.astype(np.float32).reshape(-1, *IMAGE_SHAPE)
+        self._set_classes(classes, counts)
         return self
 
     def covariance_matrix(self, y, component: int) -> np.ndarray:

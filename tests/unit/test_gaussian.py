@@ -304,3 +304,150 @@ def test_import_does_not_load_sklearn_or_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=str(__import__("pathlib").Path(__file__).parents[2]))
     assert out.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------- compact factors
+# A full covariance is stored as the Cholesky factor of the block of pixels that vary in the
+# class ("active"); the others ("inactive") have variance reg and no covariance.
+
+
+def test_full_model_keeps_compact_factors_of_active_pixels(mnist, models):
+    """Each class stores a factor only for its varying pixels; the rest are exactly reg * I."""
+    X, y = mnist.train.flat(), mnist.train.labels
+    model = models["full"]
+    for k in (0, 1, 6):
+        f = model.gaussians_.factors[k]
+        Xk = X[y == k]
+        varies = Xk.max(0) > Xk.min(0)
+        np.testing.assert_array_equal(f.active, np.flatnonzero(varies))
+        np.testing.assert_array_equal(f.inactive, np.flatnonzero(~varies))
+        assert 200 < len(f.inactive) < 450 and f.L.shape == (len(f.active),) * 2
+        C = model.covariance_matrix(k)
+        expected = np.cov(Xk.astype(np.float64), rowvar=False) + 1e-3 * np.eye(784)
+        np.testing.assert_allclose(C, expected, atol=2e-6)
+        # the never-varying pixels: exactly the ridge, and exactly no covariance
+        np.testing.assert_array_equal(np.diag(C)[f.inactive], 1e-3)
+        off = C[f.inactive] - np.diag(np.diag(C))[f.inactive]
+        assert not off.any()
+        # and their mean is exactly their constant value
+        np.testing.assert_array_equal(model.means_[k].ravel()[f.inactive], Xk[0, f.inactive])
+
+
+def test_inactive_pixels_sample_with_variance_reg(mnist):
+    """Never-varying pixels get independent noise of variance reg around their value."""
+    X, y = mnist.train.images, mnist.train.labels
+    model = ClassConditionalGaussian("full", reg=1e-2).fit(X, y)
+    f = model.gaussians_.factors[4]
+    n = 20_000
+    draws = model.sample_given_y(4, n, rng=0, clip=False).reshape(n, -1).astype(np.float64)
+    inactive = draws[:, f.inactive]
+    np.testing.assert_allclose(inactive.var(0).mean(), 1e-2, rtol=0.01)
+    assert np.all(np.abs(inactive.var(0) / 1e-2 - 1) < 6 * np.sqrt(2 / n))
+    mu = model.means_[4].ravel()[f.inactive]
+    assert np.all(np.abs(inactive.mean(0) - mu) < 6 * np.sqrt(1e-2 / n))
+    # uncorrelated with the varying pixels
+    corr = (inactive[:, :20] - mu[:20]).T @ (draws[:, f.active[:50]] - draws[:, f.active[:50]]
+                                             .mean(0)) / n
+    sd = np.sqrt(1e-2 * draws[:, f.active[:50]].var(0))
+    assert np.max(np.abs(corr / sd)) < 6 / np.sqrt(n)
+
+
+def test_every_pixel_varying_and_constant_nonzero_pixels():
+    """A class whose pixels all vary, and one with a pixel stuck at 0.5: exact moments and
+    log-densities either way."""
+    rng = np.random.default_rng(0)
+    X = rng.random((600, 784)).astype(np.float32)
+    y = np.repeat([0, 1], 300)
+    X[y == 1, 5] = 0.5  # never varies in class 1, at a value other than 0
+    model = ClassConditionalGaussian("full", reg=1e-3).fit(X, y)
+    f0, f1 = model.gaussians_.factors
+    assert len(f0.active) == 784 and len(f0.inactive) == 0
+    np.testing.assert_array_equal(f1.inactive, [5])
+    assert model.means_[1].ravel()[5] == np.float32(0.5)
+    for k in (0, 1):
+        expected = np.cov(X[y == k].astype(np.float64), rowvar=False) + 1e-3 * np.eye(784)
+        np.testing.assert_allclose(model.covariance_matrix(k), expected, atol=2e-6)
+    ours = model.class_log_likelihood(X[::50])
+    ref = np.stack([multivariate_normal(model.means_[k].ravel().astype(np.float64),
+                                        model.covariance_matrix(k)).logpdf(X[::50])
+                    for k in (0, 1)], axis=1)
+    np.testing.assert_allclose(ours, ref, rtol=1e-6)
+
+
+def test_zero_ridge_with_never_varying_pixels_is_a_clear_error():
+    """Without a ridge, a pixel of zero variance makes the covariance singular: say so."""
+    from genlib.gaussian import _Gaussians
+
+    rng = np.random.default_rng(1)
+    B = rng.normal(size=(50, 784))
+    B[:, :10] = 0.0  # ten pixels that never vary
+    C = np.cov(B, rowvar=False)
+    with pytest.raises(ValueError, match="singular.*use a ridge"):
+        _Gaussians.full(np.zeros((1, 784)), [C], 0.0, ["component 0 of class 3"])
+    # with every variance positive (as in scikit-learn's, which include reg_covar), reg 0 works
+    g = _Gaussians.full(np.zeros((1, 784)), [C + 1e-3 * np.eye(784)], 0.0, ["c"])
+    np.testing.assert_allclose(g.covariance(0), C + 1e-3 * np.eye(784), atol=1e-12)
+
+
+def test_float32_cholesky_failure_falls_back_to_float64(mnist, monkeypatch):
+    """If the float32 factorisation fails (rounding), the class is refactorised in float64 and
+    the model stays exact: densities match scipy on its covariance."""
+    import genlib.gaussian as gg
+
+    real = gg._potrf
+    monkeypatch.setattr(gg, "_potrf",
+                        lambda C, overwrite=False: None if C.dtype == np.float32
+                        else real(C, overwrite))
+    X, y = mnist.train.images, mnist.train.labels
+    keep = np.isin(y, (2, 5))
+    model = ClassConditionalGaussian("full", reg=1e-3).fit(X[keep], y[keep])
+    assert all(f.L.dtype == np.float64 and f.L32.dtype == np.float32
+               for f in model.gaussians_.factors)
+    Xt = mnist.test.images[:20]
+    ref = np.stack([multivariate_normal(model.means_[j].ravel().astype(np.float64),
+                                        model.covariance_matrix(k)).logpdf(Xt.reshape(20, -1))
+                    for j, k in enumerate(model.classes_)], axis=1)
+    np.testing.assert_allclose(model.class_log_likelihood(Xt), ref, rtol=1e-6)
+    assert model.sample_given_y(5, 3, rng=0).shape == (3, 28, 28)
+
+
+@pytest.mark.parametrize("X, match", [
+    (np.full((10, 784), 255.0), "divide 0-255"),
+    (np.full((10, 784), np.nan), "NaN"),
+    (np.full((10, 784), -np.inf), "infinite"),
+])
+def test_full_fit_checks_pixel_range_per_class(X, match):
+    """covariance='full' checks the range while fitting each class: the same clear errors,
+    and a failed fit leaves the model unfitted."""
+    model = ClassConditionalGaussian("full")
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, np.repeat([0, 1], 5))
+    with pytest.raises(ValueError, match="not fitted yet"):
+        model.sample_given_y(0, 1)
+
+
+def test_fit_is_deterministic_across_threads(mnist):
+    """Classes are fitted side by side on threads: two fits give identical models."""
+    X, y = mnist.train.images, mnist.train.labels
+    a = ClassConditionalGaussian("full").fit(X, y).gaussians_
+    b = ClassConditionalGaussian("full").fit(X, y).gaussians_
+    np.testing.assert_array_equal(a.means, b.means)
+    for fa, fb in zip(a.factors, b.factors):
+        np.testing.assert_array_equal(fa.L, fb.L)
+
+
+def test_one_blas_thread_limits_scipys_blas_too():
+    """The BLAS limit covers scipy's own OpenBLAS even when genlib is imported first (a
+    controller made before scipy loaded would not know it, and potrf ran threaded)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    code = ("import genlib.gaussian as g\n"
+            "from threadpoolctl import threadpool_info\n"
+            "with g._one_blas_thread():\n"
+            "    libs = [i for i in threadpool_info() if i['user_api'] == 'blas']\n"
+            "print(len(libs), all(i['num_threads'] == 1 for i in libs))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env,
+                         cwd=str(__import__("pathlib").Path(__file__).parents[2]))
+    assert out.stdout.split() == ["2", "True"]
