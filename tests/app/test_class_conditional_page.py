@@ -95,3 +95,63 @@ def test_typical_digits_follow_chosen_class(at):
     after = images(at)
     assert len(set(after) - set(before)) >= 2
     assert not at.error
+
+
+def test_charts_are_the_prior_bars_and_the_confusion_matrix(at):
+    """The prior tab's grouped bars and the classifier tab's confusion matrix are drawn."""
+    import json
+
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert len(specs) == 2
+    prior, confusion = specs
+    assert prior["encoding"]["y"]["title"] == "probability / share of 1,000"
+    assert prior["encoding"]["color"]["scale"]["domain"] == [
+        "p(y), learned", "labels drawn from it", "labels drawn uniformly"]
+    assert confusion["title"].startswith("Confusion matrix")
+    assert [layer["mark"]["type"] for layer in confusion["layer"]] == ["rect", "text"]
+
+
+def test_quality_figures_match_the_scoreboard():
+    """The panel computes only the figures it shows, and they are scoreboard.evaluate_samples'."""
+    import numpy as np
+
+    import evaluation_ui
+    from genlib import scoreboard
+    from genlib.data import load_mnist
+    from genlib.gaussian import ClassConditionalGaussian
+
+    mnist = load_mnist("sample")
+    images, labels = ClassConditionalGaussian("diag").fit(
+        mnist.train.images, mnist.train.labels).sample(40, rng=0)
+    key = evaluation_ui.dataset_key(mnist)
+    ours = evaluation_ui._evaluate.__wrapped__(images, labels, key, mnist.kind, mnist)
+    judge, _ = evaluation_ui.load_judge(mnist.kind)
+    ref = evaluation_ui.load_reference(key, mnist.kind, mnist)
+    ev = scoreboard.evaluate_samples(images, judge, ref, labels, n_compare=40)
+    assert ours["n"] == ev["n"] and ours["entropy"] == ev["coverage"].entropy
+    np.testing.assert_array_equal(ours["shares"], ev["coverage"].shares)
+    for name in ("consistency", "confidence", "diversity"):
+        assert ours[name] == pytest.approx(ev[name], rel=1e-12), name
+    assert ours["ratio"] == ev["memorisation"].ratio
+    np.testing.assert_array_equal(ours["nn_index"], ev["memorisation"].index)
+    np.testing.assert_array_equal(ours["nn_distance"], ev["memorisation"].distance)
+
+
+def test_grids_are_lossless_pngs_of_the_digits():
+    """ui.show_grid's PNG encoder gives the same pixels as genlib.images.to_png."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    import ui
+    from genlib import images as gim
+    from genlib.data import load_mnist
+
+    digits = load_mnist("sample").train.images
+    for n, n_cols, scale in [(60, 6, 3), (1, 1, 6), (7, 3, 2), (40, 10, 1)]:
+        grid = gim.tile(digits[:n], n_cols)
+        ours = Image.open(io.BytesIO(ui._png(gim.upscale(gim.to_uint8(grid), scale))))
+        ref = Image.open(io.BytesIO(gim.to_png(grid, scale=scale)))
+        assert ours.mode == "L" and ours.format == "PNG"
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(ref))
