@@ -197,11 +197,11 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
 
 def _png(image: np.ndarray) -> bytes:
     """PNG bytes of a 2-D uint8 grayscale image: the pixels of ``genlib.images.to_png``'s, in
-    half its time (a Resample encodes ~8 grids).
+    half Pillow's time (measured on the page's grids; a Resample encodes ~8 of them).
 
-    Every row of an upscaled grid repeats the row above, so PNG's "Up" filter (each byte
-    minus the one above it, mod 256) turns it into zeros, which zlib compresses almost for
-    free; Pillow tries several filters on every row instead.
+    Most rows of an upscaled grid repeat the row above, so PNG's "Up" filter (each byte
+    minus the one above it, mod 256) turns them into zeros, which zlib compresses almost
+    for free.
     """
     h, w = image.shape
     rows = np.empty((h, w + 1), np.uint8)  # each row: its filter type byte, then the row
