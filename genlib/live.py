@@ -10,7 +10,9 @@ Rules that keep it safe:
 - The thread never calls Streamlit. The page reads :meth:`LiveTraining.snapshot` (a dict of
   numpy arrays, replaced whole under ``lock``, never mutated afterwards).
 - Everything that touches the trainer from outside the thread (settings, sampling, saving,
-  Step) holds ``lock``; the thread holds it for one slice (``slice_s``) at a time.
+  Step) goes through :meth:`LiveTraining.holding`; the thread holds ``lock`` for one slice
+  (``slice_s``) at a time and lets a waiting caller in between two slices. (A plain lock is not
+  fair: the thread re-took it before a waiting page woke up, and the page waited up to 10 s.)
 - The thread stops by itself when ``alive()`` turns false (the browser session ended), when no
   :meth:`heartbeat` came for ``idle_s`` seconds (the page stopped refreshing), or on an error;
   :meth:`pause` stops it at once (after the slice in progress) and waits for it.
@@ -21,6 +23,7 @@ No Streamlit and no TensorFlow imports here: the trainer brings its own.
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +47,8 @@ class LiveTraining:
         self.error: str | None = None
         self.stopped_because: str | None = None
         self._stop = threading.Event()
+        self._waiting = 0  # callers queued in holding(); the thread lets them in first
+        self._waiting_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._alive: Callable[[], bool] = lambda: True
         self._beat = time.monotonic()
@@ -88,6 +93,18 @@ class LiveTraining:
         with self.lock:
             self._publish()
 
+    @contextlib.contextmanager
+    def holding(self):
+        """Hold the trainer between two slices of the thread (at most one slice's wait)."""
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            with self.lock:
+                yield self.trainer
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+
     def take_stop_reason(self) -> str | None:
         """Why the thread stopped by itself (an error, the session ended, no refresh), once;
         None if it is playing or was paused."""
@@ -107,7 +124,7 @@ class LiveTraining:
     def train(self, steps: int) -> None:
         """Train ``steps`` steps now, in the caller's thread (for a Step button)."""
         self.pause()
-        with self.lock:
+        with self.holding():
             try:
                 self.trainer.train(steps)
             finally:
@@ -142,6 +159,8 @@ class LiveTraining:
                         self._publish()
                 if wait:
                     self._stop.wait(max(0.0, wait - (time.monotonic() - now)))
+                while self._waiting and not self._stop.is_set():
+                    self._stop.wait(0.001)  # a caller of holding() goes first
         except Exception as e:  # shown by the page; the thread must not die silently
             self.error = str(e) or type(e).__name__
         finally:

@@ -21,7 +21,9 @@ class CountingTrainer:
             self.threads.add(threading.current_thread().name)
             if self.fail_at is not None and self.step + 1 >= self.fail_at:
                 raise ValueError("training diverged")
-            time.sleep(self.step_s)
+            end = time.perf_counter() + self.step_s
+            while time.perf_counter() < end:
+                pass  # busy in Python, holding the GIL between steps as the real thread does
             self.step += 1
 
     def train_for(self, seconds: float, max_steps: int | None = None) -> None:
@@ -115,3 +117,21 @@ def test_step_trains_exactly_n_in_the_caller_and_pauses_first(live):
     live.train(7)
     assert not live.playing
     assert live.trainer.step == before + 7 == live.snapshot()["step"]
+
+
+def test_a_caller_of_holding_gets_in_between_two_slices(live):
+    """The page never waits more than a few slices for the trainer (a plain lock let the
+    thread take it again and again: the page waited seconds)."""
+    live.play()
+    wait_for(lambda: live.trainer.step > 5)
+    waits = []
+    for _ in range(30):
+        t0 = time.monotonic()
+        with live.holding() as trainer:
+            waits.append(time.monotonic() - t0)
+            before = trainer.step
+            time.sleep(0.005)
+            assert trainer.step == before  # the thread does not train meanwhile
+        time.sleep(0.005)
+    assert max(waits) < 5 * live.slice_s
+    assert live.playing
