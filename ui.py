@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import struct
+import sys
 import tempfile
 import zlib
 from contextlib import contextmanager
@@ -40,6 +41,31 @@ SOURCE_LABELS = {
 
 
 # ----------------------------------------------------------------------------- page setup
+
+
+def _close_matplotlib_figures() -> None:
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close("all")
+
+
+def keep_keras_session() -> None:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every run.
+
+    After each script and fragment run, Streamlit's ``_clean_problem_modules`` clears Keras'
+    session once keras is imported: two full ``gc.collect()`` passes (with the one
+    ``runner.postScriptGC`` adds, off in config.toml) and a TensorFlow kernel-cache flush,
+    under the GIL. On the GAN page it ran 2.5 times a second while the training thread used
+    Keras: training got 47 steps/s instead of ~210. GenLab keeps its Keras models in session
+    state and needs no reset, so only Streamlit's other cleanup (closing pyplot figures) stays.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    if hasattr(script_runner, "_clean_problem_modules"):
+        script_runner._clean_problem_modules = _close_matplotlib_figures
+
+
+keep_keras_session()
 
 
 def setup_page(title: str, icon: str = ":material/scatter_plot:") -> genlib.MNIST:

@@ -128,3 +128,17 @@ def test_a_training_error_pauses_and_says_so(at):
     assert not at.exception
     assert any("diverged" in e.value for e in at.error)
     assert at.button(key="gan_play")  # back to paused
+
+
+def test_streamlit_does_not_clear_the_keras_session_after_a_run(at, monkeypatch):
+    """Streamlit clears Keras' session after every run once keras is imported (two full
+    garbage collections and a kernel-cache flush, 2.5 times a second while the page plays,
+    with Keras training in another thread); ui.keep_keras_session turns that off."""
+    import keras
+
+    calls = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **k: calls.append(1))
+    at.run()
+    at.button(key="gan_step").click().run()  # trains: TensorFlow and keras are loaded
+    assert not at.exception
+    assert calls == []
