@@ -779,6 +779,51 @@ def rare_digits(shares, threshold: float = 0.04) -> list[int]:
     return [int(k) for k in np.flatnonzero(np.asarray(shares) < threshold)]
 
 
+# ----------------------------------------------------------------------------- charts
+# Vega-Lite specs as plain dicts: the page redraws them while training runs, and building them
+# through Altair (what st.line_chart does) validated a JSON schema on every redraw.
+
+
+def history_chart(history: dict, series: dict, y_title: str, rule: float | None = None,
+                  height: int = 220, max_points: int = 300) -> dict:
+    """Lines of ``history[key]`` against step, one per ``series`` {key: (label, colour)},
+    thinned to about ``max_points`` points; a dashed grey ``rule`` if given."""
+    steps = np.asarray(history["step"])
+    stride = max(1, len(steps) // max_points)
+    values = [{"step": int(st), "series": label, "value": float(v)}
+              for key, (label, _) in series.items()
+              for st, v in zip(steps[::stride], np.asarray(history[key])[::stride])]
+    labels = [label for label, _ in series.values()]
+    colours = [colour for _, colour in series.values()]
+    layers = [{"mark": {"type": "line", "strokeWidth": 1.5}, "encoding": {
+        "x": {"field": "step", "type": "quantitative", "title": "step"},
+        "y": {"field": "value", "type": "quantitative", "title": y_title},
+        "color": {"field": "series", "type": "nominal", "title": None,
+                  "scale": {"domain": labels, "range": colours},
+                  "legend": {"orient": "bottom"}}}}]
+    if rule is not None:
+        layers.append({"mark": {"type": "rule", "color": "#888888", "strokeDash": [6, 4]},
+                       "encoding": {"y": {"datum": rule}}})
+    return {"data": {"values": values}, "height": height, "layer": layers}
+
+
+def shares_chart(shares, threshold: float = 0.04, height: int = 200) -> dict:
+    """Bars of each digit's share, digits under ``threshold`` in red, the threshold dashed."""
+    values = [{"digit": str(k), "share": float(v), "rare": bool(v < threshold)}
+              for k, v in enumerate(np.asarray(shares))]
+    return {"data": {"values": values}, "height": height, "layer": [
+        {"mark": {"type": "bar"}, "encoding": {
+            "x": {"field": "digit", "type": "ordinal", "title": "digit",
+                  "axis": {"labelAngle": 0}},
+            "y": {"field": "share", "type": "quantitative", "title": "share",
+                  "axis": {"format": "%"}},
+            "color": {"field": "rare", "type": "nominal", "legend": None,
+                      "scale": {"domain": [False, True], "range": ["#1f4e9c", "#d62728"]}},
+            "tooltip": [{"field": "digit"}, {"field": "share", "format": ".1%"}]}},
+        {"mark": {"type": "rule", "color": "#888888", "strokeDash": [6, 4]},
+         "encoding": {"y": {"datum": threshold}}}]}
+
+
 # ----------------------------------------------------------------------------- exports
 
 

@@ -1,10 +1,10 @@
 """Train a GAN live: watch a generator and a discriminator learn to make digits, step by step."""
 
 import io
+import time
 import zipfile
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 import evaluation_ui
@@ -15,10 +15,12 @@ from genlib.live import LiveTraining
 mnist = ui.setup_page("GAN Live Training", ":material/sports_esports:")
 
 TICK_S = 0.5  # grid refresh period while playing (2 per second)
-CHART_S = 2.0  # chart refresh period while playing
+CHART_S = 4.0  # chart refresh period while playing
+SHARES_S = 10.0  # judge fresh samples at most this often while playing
 SPEEDS = {"Slow motion: 2 steps/s": 2, "20 steps/s": 20, "200 steps/s": 200, "Full speed": None}
 LRS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2]
 S = st.session_state
+GRID_CSS = "<style>.st-key-gan_grid_box img { image-rendering: pixelated; }</style>"
 
 
 @st.cache_resource(show_spinner="Loading the pretrained GAN...", max_entries=2)
@@ -137,29 +139,24 @@ def session_alive():
     return lambda: runtime.is_active_session(session)
 
 
-def history_frame(history: dict, cols: dict, max_points: int = 300) -> pd.DataFrame:
-    stride = max(1, len(history["step"]) // max_points)
-    df = pd.DataFrame({label: history[k][::stride] for k, label in cols.items()},
-                      index=pd.Index(history["step"][::stride], name="step"))
-    return df
-
-
 def shares_ui(step: int) -> None:
     """Share of each digit among 300 samples, judged at most every few seconds."""
     cached = S.get("gan_shares")
-    if cached is None or cached[0] != (id(model), step):
+    now = time.monotonic()
+    if cached is None or cached[0][0] != id(model) or (
+            cached[0][1] != step and (not S.gan_playing or now - cached[2] >= SHARES_S)):
         judge, judge_name = load_judge(mnist.source, mnist)
         if runner is None:
             fakes = model.sample(300, rng=step)
         else:
-            with runner.lock:  # between two slices of the training thread
+            with runner.holding():  # between two slices of the training thread
                 fakes = model.sample(300, rng=step)
         shares = gan.digit_shares(judge.predict(fakes))
-        cached = S.gan_shares = ((id(model), step), (shares, judge_name))
+        cached = S.gan_shares = ((id(model), step), (shares, judge_name), now)
     shares, judge_name = cached[1]
-    st.caption("**Which digits does G draw?** Shares among 300 fresh samples")
-    st.bar_chart(pd.DataFrame({"share of samples": shares}, index=[str(k) for k in range(10)]),
-                 height=200, x_label="digit", y_label="share", color="#1f4e9c")
+    st.caption(f"**Which digits does G draw?** Shares among 300 fresh samples at step "
+               f"{cached[0][1]:,}")
+    st.vega_lite_chart(gan.shares_chart(shares), width="stretch", key="gan_shares_chart")
     rare = gan.rare_digits(shares)
     if rare:
         st.warning(f"Possible **mode collapse**: digit(s) {', '.join(map(str, rare))} make up "
@@ -220,7 +217,7 @@ if isinstance(model, gan.GANTrainer):
     runner.max_rate = speed
     changes = {k: v for k, v in live_settings(settings).items() if model.settings[k] != v}
     if changes:
-        with runner.lock:  # between two slices of the training thread
+        with runner.holding():  # between two slices of the training thread
             model.set(**changes)
     if S.gan_pending:
         n, S.gan_pending = S.gan_pending, 0
@@ -257,12 +254,17 @@ def live() -> None:
     m = st.columns(2)
     m[0].metric("Step", f"{snap['step']:,}")
     m[1].metric("Steps / s", f"{runner.rate:,.0f}" if S.gan_playing else "paused")
-    ui.show_grid(snap["fixed"], 8, key="gan_grid", scale=4,
-                 caption=f"The same 64 noise vectors through G at step {snap['step']:,}")
+    # 224 x 224 pixels, enlarged by the browser (crisp: see GRID_CSS), not a 4x-upscaled PNG:
+    # encoding, sending and decoding 16x the pixels twice a second took CPU from training
+    with st.container(key="gan_grid_box"):
+        ui.show_grid(snap["fixed"], 8, key="gan_grid", scale=1, width="stretch",
+                     download=not S.gan_playing,
+                     caption=f"The same 64 noise vectors through G at step {snap['step']:,}")
 
 
-# charts redraw 4x less often than the grid: re-rendering them costs the browser more CPU
-# than anything else on the page, and that CPU is taken from training on a 2-core machine
+# charts redraw 8x less often than the grid, and the judge looks at fresh samples every 10 s:
+# redrawing charts costs the browser more CPU than anything else on the page, and on a 2-core
+# machine that CPU is taken from training (charts every 2 s: 62% of headless; every 5 s: 74%)
 @st.fragment(run_every=CHART_S if S.gan_playing else None)
 def charts() -> None:
     """The latest losses and D scores, their history, and the digits G draws."""
@@ -276,17 +278,20 @@ def charts() -> None:
     m[3].metric("D(G(z)), fake", f"{last['d_fake']:.2f}")
     if len(h["step"]):
         st.caption("**Losses**")
-        st.line_chart(history_frame(h, {"d_loss": "D loss", "g_loss": "G loss"}),
-                      height=220, color=["#1f4e9c", "#d62728"])
-        st.caption("**Mean D score**: 1 = sure it is real, 0 = sure it is fake")
-        df = history_frame(h, {"d_real": "D(x) real", "d_fake": "D(G(z)) fake"})
-        df["0.5: cannot tell"] = 0.5
-        st.line_chart(df, height=220, color=["#2ca02c", "#ff7f0e", "#888888"])
+        st.vega_lite_chart(gan.history_chart(
+            h, {"d_loss": ("D loss", "#1f4e9c"), "g_loss": ("G loss", "#d62728")}, "loss"),
+            width="stretch", key="gan_loss_chart")
+        st.caption("**Mean D score**: 1 = sure it is real, 0 = sure it is fake; dashed: 0.5, "
+                   "where D cannot tell")
+        st.vega_lite_chart(gan.history_chart(
+            h, {"d_real": ("D(x) real", "#2ca02c"), "d_fake": ("D(G(z)) fake", "#ff7f0e")},
+            "mean D score", rule=0.5), width="stretch", key="gan_score_chart")
     else:
         st.caption("Charts appear after the first training step.")
     shares_ui(snap["step"])
 
 
+st.html(GRID_CSS)
 left, right = st.columns([1, 1.25], gap="large")
 with left:
     live()
@@ -322,7 +327,7 @@ with export_col:
 
     def weights_zip() -> bytes:
         if isinstance(model_now, gan.GANTrainer):
-            with S.gan_live.lock:
+            with S.gan_live.holding():
                 data, manifest = model_now.checkpoint_bytes()
         else:
             path = gan.shipped_checkpoint_path(model_now.preset)

@@ -258,3 +258,28 @@ def test_checkpoint_without_pack_loads_as_unpacked(tmp_path, digits):
     path.with_suffix(".json").write_text(json.dumps(manifest))
     assert gan.load_checkpoint(path).settings["pack"] == 1
     assert gan.GANTrainer.load(path, images=digits.images).D.input_shape == (None, 784)
+
+
+def test_history_chart_thins_the_history_and_keeps_its_values():
+    """One line per series, at most ~max_points points each, the values taken from history."""
+    steps = np.arange(1, 1001)
+    history = {"step": steps, "d_loss": np.sin(steps), "g_loss": np.cos(steps)}
+    spec = gan.history_chart(history, {"d_loss": ("D loss", "#111111"),
+                                       "g_loss": ("G loss", "#222222")}, "loss", rule=0.5,
+                             max_points=100)
+    values = spec["data"]["values"]
+    d = [v for v in values if v["series"] == "D loss"]
+    assert 0 < len(d) <= 100 and len(values) == 2 * len(d)
+    for v in d:
+        assert v["value"] == pytest.approx(np.sin(v["step"]))
+    assert spec["layer"][0]["encoding"]["color"]["scale"]["range"] == ["#111111", "#222222"]
+    assert spec["layer"][1]["encoding"]["y"]["datum"] == 0.5
+
+
+def test_shares_chart_marks_the_rare_digits():
+    shares = np.array([0.02, *[0.98 / 9] * 9])
+    spec = gan.shares_chart(shares)
+    values = spec["data"]["values"]
+    assert [v["digit"] for v in values] == [str(k) for k in range(10)]
+    assert [v["rare"] for v in values] == [True] + [False] * 9
+    assert [v["share"] for v in values] == pytest.approx(shares)
