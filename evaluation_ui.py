@@ -7,8 +7,6 @@ nearest training digit. The numbers come from :mod:`genlib.scoreboard` (no Tenso
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 
 import numpy as np
@@ -18,6 +16,7 @@ import genlib
 import ui
 from genlib import metrics, scoreboard
 from genlib.classifier import Classifier, judge_for
+from genlib.gaussian import one_blas_thread
 
 N_NEIGHBOUR_VIEW = 10  # samples shown beside their nearest training digit
 LN10 = float(np.log(10))
@@ -49,24 +48,6 @@ def load_reference(data_key: str, kind: str, _mnist: genlib.MNIST) -> scoreboard
     return scoreboard.prepare_reference(_mnist, judge)
 
 
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    try:
-        from threadpoolctl import ThreadpoolController  # ships with scikit-learn
-    except ImportError:  # pragma: no cover
-        return None
-    import scipy.linalg  # noqa: F401  (scipy's own OpenBLAS: loaded first, so it is limited)
-
-    return ThreadpoolController()
-
-
-def _one_blas_thread():
-    """One BLAS thread for the panel's small products: on a busy machine threaded OpenBLAS
-    spin-waits, and the panel took 2x longer with two threads than with one."""
-    controller = _blas_controller()
-    return controller.limit(limits=1, user_api="blas") if controller else contextlib.nullcontext()
-
-
 @st.cache_data(show_spinner="Judging the samples...", max_entries=32)
 def _evaluate(samples: np.ndarray, labels, data_key: str, kind: str,
               _mnist: genlib.MNIST) -> dict:
@@ -80,7 +61,7 @@ def _evaluate(samples: np.ndarray, labels, data_key: str, kind: str,
     judge, _ = load_judge(kind)
     ref = load_reference(data_key, kind, _mnist)
     n_cmp = min(len(x), ref.n_compare)
-    with _one_blas_thread():
+    with one_blas_thread():  # small products: threaded OpenBLAS spin-waits on a busy machine
         pred, proba, feats = judge.predict_all(x)
         mem = metrics.memorisation(x, ref.train_images, reference_distance=ref.ref_nn_distance)
         diversity = metrics.diversity(feats[:n_cmp], ref.real_feats[:n_cmp]) if n_cmp >= 2 \

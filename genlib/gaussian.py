@@ -127,10 +127,11 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def _one_blas_thread():
-    """Limit BLAS to one thread. The matrices here are small for threaded BLAS (a 500 x 500
-    Cholesky, a 100-row product), and on a busy machine OpenBLAS's threads spin-wait:
-    measured 10-50x slower there. Fits use the cores by running classes side by side."""
+def one_blas_thread():
+    """A context limiting BLAS (numpy's and scipy's) to one thread. The matrices here and in
+    the quality panel are small for threaded BLAS (a 500 x 500 Cholesky, a 100-row product),
+    and on a busy machine OpenBLAS's threads spin-wait: measured 10-50x slower there, and the
+    panel 2x. Fits use the cores by running classes side by side."""
     controller = _blas_controller()
     return controller.limit(limits=1, user_api="blas") if controller else contextlib.nullcontext()
 
@@ -156,7 +157,7 @@ def _potrf(C: np.ndarray, overwrite: bool = False) -> np.ndarray | None:
     from scipy.linalg import lapack
 
     potrf = lapack.spotrf if C.dtype == np.float32 else lapack.dpotrf
-    with _one_blas_thread():
+    with one_blas_thread():
         L, info = potrf(C, lower=1, clean=1, overwrite_a=int(overwrite))
     return L if info == 0 else None
 
@@ -196,7 +197,7 @@ def _mul_lower_t(Z: np.ndarray, L: np.ndarray) -> np.ndarray:
     """
     from scipy.linalg import blas
 
-    with _one_blas_thread():
+    with one_blas_thread():
         return blas.strmm(1.0, L, Z.T, lower=1, overwrite_b=1).T
 
 
@@ -385,7 +386,7 @@ def _fit_gaussians(X: np.ndarray, rows, kind: str, reg: float, rank: int | None,
                    names) -> _Gaussians:
     """One Gaussian per class, the class's digits being ``X[r]`` for each ``r`` in ``rows``."""
     if kind == "full":  # classes side by side, each on one BLAS thread
-        with _one_blas_thread():
+        with one_blas_thread():
             fits = _parallel_map(lambda r, what: _full_class(X, r, reg, what), rows, names)
         return _Gaussians("full", np.stack([mu for mu, _ in fits]), [f for _, f in fits])
     moments = [_class_moments(X[r]) for r in rows]

@@ -444,7 +444,7 @@ def test_one_blas_thread_limits_scipys_blas_too():
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     code = ("import genlib.gaussian as g\n"
             "from threadpoolctl import threadpool_info\n"
-            "with g._one_blas_thread():\n"
+            "with g.one_blas_thread():\n"
             "    libs = [i for i in threadpool_info() if i['user_api'] == 'blas']\n"
             "print(len(libs), all(i['num_threads'] == 1 for i in libs))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
