@@ -97,7 +97,7 @@ def pause() -> None:
 
 def controls_ui() -> float | None:
     """Play / pause / step / reset row; returns the speed limit in steps/s (None: full)."""
-    cols = st.columns([1, 1, 1.3, 1, 1, 2.2], vertical_alignment="bottom")
+    cols = st.columns([1, 1, 1.2, 1, 1.3, 1.9], vertical_alignment="bottom")
     if S.gan_playing:
         cols[0].button("Pause", key="gan_pause", icon=":material/pause:", type="primary",
                        width="stretch", on_click=pause)
