@@ -254,11 +254,12 @@ def live() -> None:
     m = st.columns(2)
     m[0].metric("Step", f"{snap['step']:,}")
     m[1].metric("Steps / s", f"{runner.rate:,.0f}" if S.gan_playing else "paused")
-    # 224 x 224 pixels, enlarged by the browser (crisp: see GRID_CSS), not a 4x-upscaled PNG:
-    # encoding, sending and decoding 16x the pixels twice a second took CPU from training
+    # While playing: 224 x 224 pixels, enlarged by the browser (crisp: see GRID_CSS), and no
+    # download; encoding, sending and decoding a 4x-upscaled PNG twice a second took CPU from
+    # training. Paused: the 896-pixel PNG, to download.
     with st.container(key="gan_grid_box"):
-        ui.show_grid(snap["fixed"], 8, key="gan_grid", scale=1, width="stretch",
-                     download=not S.gan_playing,
+        ui.show_grid(snap["fixed"], 8, key="gan_grid", scale=1 if S.gan_playing else 4,
+                     width="stretch", download=not S.gan_playing,
                      caption=f"The same 64 noise vectors through G at step {snap['step']:,}")
 
 
