@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import struct
 import sys
 import tempfile
-import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
@@ -210,30 +207,8 @@ def dataset_sidebar() -> genlib.MNIST:
 def show_grid(images, n_cols: int | None = None, *, key: str, caption: str | None = None,
               scale: int = 4, width="content", download: bool = True) -> None:
     """Show digits (n, 28, 28) as one crisp grid image, with a PNG download button."""
-    png = _png(gim.upscale(gim.to_uint8(gim.tile(images, n_cols)), scale))
+    png = gim.to_png(gim.tile(images, n_cols), scale=scale)
     st.image(png, caption=caption, width=width, output_format="PNG")
     if download:
         st.download_button("Download PNG", png, file_name=f"{key}.png", mime="image/png",
                            key=f"{key}_png", on_click="ignore", icon=":material/download:")
-
-
-def _png_chunk(tag: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-
-def _png(image: np.ndarray) -> bytes:
-    """PNG bytes of a 2-D uint8 grayscale image: the pixels of ``genlib.images.to_png``'s, in
-    half Pillow's time (measured on the page's grids; a Resample encodes ~8 of them).
-
-    Most rows of an upscaled grid repeat the row above, so PNG's "Up" filter (each byte
-    minus the one above it, mod 256) turns them into zeros, which zlib compresses almost
-    for free.
-    """
-    h, w = image.shape
-    rows = np.empty((h, w + 1), np.uint8)  # each row: its filter type byte, then the row
-    rows[0, 0], rows[0, 1:] = 0, image[0]  # the first row as it is ("None")
-    rows[1:, 0] = 2  # the others "Up"
-    np.subtract(image[1:], image[:-1], out=rows[1:, 1:])  # uint8: wraps mod 256, as PNG wants
-    header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8-bit grayscale, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + _png_chunk(b"IEND", b""))

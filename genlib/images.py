@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import io
+import struct
+import zlib
 
 import numpy as np
 
-__all__ = ["tile", "to_uint8", "to_png", "upscale"]
+__all__ = ["tile", "to_uint8", "to_png", "encode_png", "upscale"]
 
 
 def tile(images, n_cols: int | None = None, pad: int = 2, pad_value: float = 1.0) -> np.ndarray:
@@ -51,15 +52,35 @@ def upscale(image, factor: int) -> np.ndarray:
 
 
 def to_png(image, scale: int = 1, invert: bool = False) -> bytes:
-    """Encode a 2-D image in [0, 1] (or a grid from :func:`tile`) as PNG bytes."""
-    from PIL import Image  # Pillow ships with Streamlit; only needed when encoding
-
+    """Encode a 2-D image in [0, 1] (or a grid from :func:`tile`) as grayscale PNG bytes."""
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 2:
         raise ValueError(f"to_png needs a 2-D image, got shape {image.shape}")
     if invert:
         image = 1.0 - image
-    buf = io.BytesIO()
-    Image.fromarray(upscale(to_uint8(image), scale), mode="L").save(
-        buf, format="PNG", compress_level=1)  # 2x faster than the default; grids stay small
-    return buf.getvalue()
+    return encode_png(upscale(to_uint8(image), scale))
+
+
+def _chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a 2-D uint8 grayscale image, in half Pillow's time on digit grids.
+
+    Most rows of an upscaled grid repeat the row above, so PNG's "Up" filter (each byte
+    minus the one above it, mod 256) turns them into zeros, which zlib compresses almost
+    for free (Pillow's adaptive filtering tries every filter on every row).
+    """
+    image = np.asarray(image)
+    if image.ndim != 2 or image.dtype != np.uint8 or image.size == 0:
+        raise ValueError(f"encode_png needs a non-empty 2-D uint8 image, got {image.dtype} "
+                         f"{image.shape}")
+    h, w = image.shape
+    rows = np.empty((h, w + 1), np.uint8)  # each row: its filter type byte, then the row
+    rows[0, 0], rows[0, 1:] = 0, image[0]  # the first row as it is ("None")
+    rows[1:, 0] = 2  # the others "Up"
+    np.subtract(image[1:], image[:-1], out=rows[1:, 1:])  # uint8: wraps mod 256, as PNG wants
+    header = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)  # 8-bit grayscale, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
+            + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + _chunk(b"IEND", b""))

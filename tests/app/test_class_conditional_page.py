@@ -135,23 +135,3 @@ def test_quality_figures_match_the_scoreboard():
     assert ours["ratio"] == ev["memorisation"].ratio
     np.testing.assert_array_equal(ours["nn_index"], ev["memorisation"].index)
     np.testing.assert_array_equal(ours["nn_distance"], ev["memorisation"].distance)
-
-
-def test_grids_are_lossless_pngs_of_the_digits():
-    """ui.show_grid's PNG encoder gives the same pixels as genlib.images.to_png."""
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    import ui
-    from genlib import images as gim
-    from genlib.data import load_mnist
-
-    digits = load_mnist("sample").train.images
-    for n, n_cols, scale in [(60, 6, 3), (1, 1, 6), (7, 3, 2), (40, 10, 1)]:
-        grid = gim.tile(digits[:n], n_cols)
-        ours = Image.open(io.BytesIO(ui._png(gim.upscale(gim.to_uint8(grid), scale))))
-        ref = Image.open(io.BytesIO(gim.to_png(grid, scale=scale)))
-        assert ours.mode == "L" and ours.format == "PNG"
-        np.testing.assert_array_equal(np.asarray(ours), np.asarray(ref))
