@@ -274,6 +274,8 @@ def test_history_chart_thins_the_history_and_keeps_its_values():
         assert v["value"] == pytest.approx(np.sin(v["step"]))
     assert spec["layer"][0]["encoding"]["color"]["scale"]["range"] == ["#111111", "#222222"]
     assert spec["layer"][1]["encoding"]["y"]["datum"] == 0.5
+    # redrawn while training on the same cores: a canvas costs the browser less than SVG
+    assert spec["usermeta"]["embedOptions"]["renderer"] == "canvas"
 
 
 def test_shares_chart_marks_the_rare_digits():
