@@ -1,8 +1,11 @@
 """genlib.data: every loader format on tiny files, every malformed case, the sample's split."""
 
 import gzip
+import io
 import subprocess
 import sys
+import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -276,3 +279,187 @@ def test_import_genlib_does_not_import_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
     assert genlib.load_mnist is load_mnist
+
+
+# ----------------------------------------------------------------------------- bombs and limits
+# Every bomb is built here, small on disk and huge inside; loading it must fail fast with a
+# message that names the limit, without allocating what the file claims.
+
+
+def _gzip_of_repeats(path, unit: bytes, total: int, head: bytes = b"") -> None:
+    """Write gzip(head + unit * (total // len(unit))) without holding the content in memory."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip container
+    block = unit * max(1, (1 << 20) // len(unit))
+    with open(path, "wb") as f:
+        f.write(z.compress(head))
+        for _ in range(total // len(block)):
+            f.write(z.compress(block))
+        f.write(z.flush())
+
+
+def _peak_rss_mib(code: str) -> tuple[float, str]:
+    """Run ``code`` in a fresh interpreter; its peak resident memory (MiB) and its output."""
+    # VmHWM, not ru_maxrss: a child's ru_maxrss starts at its parent's (pytest's) peak
+    wrapped = (code + "\nimport re\nstatus = open('/proc/self/status').read()\n"
+               "print('PEAK', int(re.search(r'VmHWM:\\s+(\\d+)', status)[1]) / 1024)")
+    out = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    peak = float(out.rsplit("PEAK", 1)[1])
+    return peak, out
+
+
+def test_csv_gzip_bomb_is_refused_with_bounded_memory(tmp_path):
+    """A ~400 KB .csv.gz holding 250,000 rows (392 MB of text) stops at the digit limit."""
+    row = ("0," * 784 + "0\n").encode()
+    path = tmp_path / "bomb.csv.gz"
+    _gzip_of_repeats(path, row, 250_000 * len(row))
+    assert path.stat().st_size < 2_000_000
+    # A lower digit limit keeps the test quick; what it checks is that the rows past the limit
+    # are never read and the text is never held whole (392 MB).
+    code = ("from genlib import data\ndata.MAX_DIGITS = 20_000\n"
+            f"try:\n    data.load_mnist({str(path)!r})\n"
+            "except ValueError as e:\n    print('ERR', e)")
+    peak, out = _peak_rss_mib(code)
+    assert "ERR" in out and "20,000" in out and "bomb.csv.gz" in out
+    assert peak < 300, f"peak memory {peak:.0f} MiB"  # 20,000 float32 digits are 60 MiB
+
+
+def test_csv_without_newlines_is_refused_at_the_first_row(tmp_path):
+    """A gzip of hundreds of MB with no line break fails on the row length, at once."""
+    path = tmp_path / "oneline.csv.gz"
+    _gzip_of_repeats(path, b"0,", 200 * 2**20)
+    with pytest.raises(ValueError, match="longer than"):
+        load_mnist(path)
+
+
+def test_gzip_over_the_size_cap_is_refused(tmp_path, monkeypatch):
+    """Decompression stops at MAX_UNPACKED_BYTES and says so."""
+    monkeypatch.setattr(data, "MAX_UNPACKED_BYTES", 1 << 20)
+    _write_idx_folder(tmp_path, gz=True)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    _gzip_of_repeats(path, b"\0", 3 << 20, head=_idx_bytes(np.zeros((1, 28, 28)))[:4]
+                     + (10_000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2)
+    with pytest.raises(ValueError, match="unpacks to more than 1 MB"):
+        load_mnist(tmp_path)
+
+
+def _npy_header(shape, dtype="|u1") -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return buf.getvalue()  # magic string and header
+
+
+def _npz_with(path, members: dict) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, payload in members.items():
+            zf.writestr(name + ".npy", payload)
+
+
+def test_npz_zip_bomb_is_refused_before_decompressing(tmp_path):
+    """A small .npz whose x_train holds 250,000 digits is refused by its header."""
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, x_train=np.zeros((250_000, 28, 28), np.uint8),
+                        y_train=np.zeros(250_000, np.uint8),
+                        x_test=np.zeros((10, 28, 28), np.uint8), y_test=np.zeros(10, np.uint8))
+    assert path.stat().st_size < 1_000_000
+    code = ("from genlib.data import load_mnist\n"
+            f"try:\n    load_mnist({str(path)!r})\nexcept ValueError as e:\n    print('ERR', e)")
+    peak, out = _peak_rss_mib(code)
+    assert "ERR" in out and "250,000" in out and "100,000" in out
+    assert peak < 300, f"peak memory {peak:.0f} MiB"
+
+
+def test_npz_header_claiming_713_tib_is_refused(tmp_path):
+    """A header of 10^12 x 28 x 28 elements is checked, never allocated."""
+    path = tmp_path / "huge.npz"
+    small = _npy_header((10,)) + bytes(10)
+    _npz_with(path, {"x_train": _npy_header((10**12, 28, 28)) + bytes(784),
+                     "y_train": small, "x_test": _npy_header((10, 28, 28)) + bytes(7840),
+                     "y_test": small})
+    with pytest.raises(ValueError, match="1,000,000,000,000 digits") as e:
+        load_mnist(path)
+    assert "huge.npz" in str(e.value) and "100,000" in str(e.value)
+
+
+def test_npz_header_promising_more_than_the_archive_holds_is_refused(tmp_path):
+    """A header of 50 digits over the bytes of 10 is a truncated file, said plainly."""
+    path = tmp_path / "short.npz"
+    small = _npy_header((10,)) + bytes(10)
+    _npz_with(path, {"x_train": _npy_header((50, 28, 28)) + bytes(7840), "y_train": small,
+                     "x_test": _npy_header((10, 28, 28)) + bytes(7840), "y_test": small})
+    with pytest.raises(ValueError, match="promises 39,200 bytes"):
+        load_mnist(path)
+
+
+def test_npz_of_objects_is_refused(tmp_path):
+    """An object array (a pickle inside) is refused by dtype, never unpickled."""
+    path = tmp_path / "obj.npz"
+    small = _npy_header((10,)) + bytes(10)
+    _npz_with(path, {"x_train": _npy_header((10, 28, 28), "|O") + bytes(80), "y_train": small,
+                     "x_test": _npy_header((10, 28, 28)) + bytes(7840), "y_test": small})
+    with pytest.raises(ValueError, match="real numbers"):
+        load_mnist(path)
+
+
+def test_idx_header_claiming_a_billion_images_is_refused(tmp_path):
+    """An IDX header is checked against the digit limit before its data is read."""
+    _write_idx_folder(tmp_path, gz=False)
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 3]) + (10**9).to_bytes(4, "big")
+                     + (28).to_bytes(4, "big") * 2 + bytes(784))
+    with pytest.raises(ValueError, match="1,000,000,000 digits"):
+        load_mnist(tmp_path)
+
+
+# ----------------------------------------------------------------------------- unusual pixels
+
+
+def _npz_of(tmp_path, x_train, x_test=None):
+    x_test = x_train[:4] if x_test is None else x_test
+    path = tmp_path / "px.npz"
+    np.savez(path, x_train=x_train, y_train=np.arange(len(x_train)) % 10,
+             x_test=x_test, y_test=np.arange(len(x_test)) % 10)
+    return path
+
+
+def test_binary_integer_pixels_are_kept_black_and_white(tmp_path):
+    """0/1 integer images are not divided by 255 (that would make them black); a note says so."""
+    x = (np.random.default_rng(0).random((20, 28, 28)) > 0.5).astype(np.uint8)
+    mnist = load_mnist(_npz_of(tmp_path, x))
+    np.testing.assert_array_equal(mnist.train.images, x.astype(np.float32))
+    assert any("binary" in n for n in mnist.notes)
+
+
+def test_fractional_pixels_above_one_are_scaled_with_a_note(tmp_path):
+    """Floats in [0, 200.5] are read as 8-bit levels, and the note says what was done."""
+    x = np.random.default_rng(0).uniform(0, 200.5, (20, 28, 28))
+    mnist = load_mnist(_npz_of(tmp_path, x))
+    np.testing.assert_allclose(mnist.train.images, x / 255, rtol=1e-6)
+    assert any("divided by 255" in n for n in mnist.notes)
+
+
+def test_standard_pixels_carry_no_note(tmp_path):
+    """uint8 0-255 and float [0, 1] data load without a note."""
+    x = np.random.default_rng(0).integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    assert load_mnist(_npz_of(tmp_path, x)).notes == ()
+    assert load_mnist(_npz_of(tmp_path, x / 255.0)).notes == ()
+
+
+def test_train_and_test_share_one_scale(tmp_path):
+    """A test split that happens to be dim is scaled like its training split."""
+    x = np.random.default_rng(0).integers(0, 256, (20, 28, 28)).astype(np.float64)
+    dim = np.ones((4, 28, 28))  # max 1, but the same 8-bit data
+    mnist = load_mnist(_npz_of(tmp_path, x, dim))
+    np.testing.assert_allclose(mnist.test.images, dim / 255, rtol=1e-6)
+
+
+@pytest.mark.parametrize("x, message", [
+    (np.full((5, 28, 28), 300.0), r"\[0, 1\] or \[0, 255\]"),
+    (np.full((5, 28, 28), -1.0), r"\[0, 1\] or \[0, 255\]"),
+    (np.zeros((5, 28, 28), np.complex64), "real numbers"),
+])
+def test_out_of_range_or_complex_pixels_are_refused(tmp_path, x, message):
+    """Pixels outside both conventions, or complex, are refused with the reason."""
+    with pytest.raises(ValueError, match=message):
+        load_mnist(_npz_of(tmp_path, x))
