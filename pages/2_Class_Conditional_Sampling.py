@@ -3,9 +3,9 @@
 import numpy as np
 import streamlit as st
 
-import evaluation_ui
 import ui
 from genlib import gaussian as gg
+from ui import evaluation
 
 mnist = ui.setup_page("Class-Conditional Sampling", ":material/category:")
 ss = st.session_state
@@ -192,7 +192,7 @@ with tabs[1]:
         ui.show_grid(images[order], 10, key="from_prior", scale=3,
                      caption="40 samples, the class of each drawn from p(y) (sorted by class)")
         st.caption(labels_text(labels[order], 10))
-    evaluation_ui.quality_panel(images[order], mnist, key="cc_quality", labels=labels[order])
+    evaluation.quality_panel(images[order], mnist, key="cc_quality", labels=labels[order])
 
 with tabs[2]:
     n_draw = 1000

@@ -7,9 +7,9 @@ import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
-import evaluation_ui
 import ui
 from genlib import vae
+from ui import evaluation
 
 mnist = ui.setup_page("VAE Latent Space", ":material/tune:")
 MODELS = {"tutorial": "Tutorial: dense, 4-D latent",
@@ -109,7 +109,7 @@ key = (name, mine, stamp)
 model = load(*key)
 if model.warning:
     st.warning(model.warning, icon=":material/warning:")
-ex = explorer_for(key, evaluation_ui.dataset_key(mnist), mnist)
+ex = explorer_for(key, evaluation.dataset_key(mnist), mnist)
 d, means, order = model.latent_dim, ex.means, ex.order
 elbo = model.manifest.get("test_negative_elbo")
 info.markdown(f"**{model.describe()}**  \nheld-out −ELBO: **{elbo:.1f} nats** "
@@ -212,7 +212,7 @@ with samples_tab:
              output_format="PNG")
     st.download_button("Download PNG", png, file_name="vae_samples.png", mime="image/png",
                        key="vae_samples_png", on_click="ignore", icon=":material/download:")
-    evaluation_ui.quality_panel(drawn, mnist, key="vae_quality")
+    evaluation.quality_panel(drawn, mnist, key="vae_quality")
 
 with upload_tab:
     file = st.file_uploader("An image of one handwritten digit (PNG or JPEG, any size, light "

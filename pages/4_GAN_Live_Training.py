@@ -7,10 +7,10 @@ import zipfile
 import numpy as np
 import streamlit as st
 
-import evaluation_ui
 import ui
 from genlib import gan
 from genlib.live import LiveTraining
+from ui import evaluation
 
 mnist = ui.setup_page("GAN Live Training", ":material/sports_esports:")
 
@@ -346,4 +346,4 @@ with export_col:
                "`GANTrainer.load(path)` to keep training.")
 
 # Outside the fragments: scored when the page runs (on open, pause, reset), not on every tick.
-evaluation_ui.quality_panel(snap["fixed"], mnist, key="gan_quality")
+evaluation.quality_panel(snap["fixed"], mnist, key="gan_quality")

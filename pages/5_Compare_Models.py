@@ -4,9 +4,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-import evaluation_ui as ev
 import ui
 from genlib import scoreboard as sb
+from ui import evaluation as ev
 
 mnist = ui.setup_page("Compare Models", ":material/leaderboard:")
 ss = st.session_state

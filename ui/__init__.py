@@ -19,7 +19,7 @@ import genlib
 from genlib import images as gim
 from genlib.data import available_sources
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: app.py and pages/ live here
 SOURCE_KEY = "genlab_source"  # persists across pages (widget keys are dropped on page switch)
 UPLOAD_KEY = "genlab_upload"  # (file name, bytes) of the last valid upload
 PAGE_ICONS = {

@@ -115,18 +115,18 @@ def test_quality_figures_match_the_scoreboard():
     """The panel computes only the figures it shows, and they are scoreboard.evaluate_samples'."""
     import numpy as np
 
-    import evaluation_ui
     from genlib import scoreboard
     from genlib.data import load_mnist
     from genlib.gaussian import ClassConditionalGaussian
+    from ui import evaluation
 
     mnist = load_mnist("sample")
     images, labels = ClassConditionalGaussian("diag").fit(
         mnist.train.images, mnist.train.labels).sample(40, rng=0)
-    key = evaluation_ui.dataset_key(mnist)
-    ours = evaluation_ui._evaluate.__wrapped__(images, labels, key, mnist.kind, mnist)
-    judge, _ = evaluation_ui.load_judge(mnist.kind)
-    ref = evaluation_ui.load_reference(key, mnist.kind, mnist)
+    key = evaluation.dataset_key(mnist)
+    ours = evaluation._evaluate.__wrapped__(images, labels, key, mnist.kind, mnist)
+    judge, _ = evaluation.load_judge(mnist.kind)
+    ref = evaluation.load_reference(key, mnist.kind, mnist)
     ev = scoreboard.evaluate_samples(images, judge, ref, labels, n_compare=40)
     assert ours["n"] == ev["n"] and ours["entropy"] == ev["coverage"].entropy
     np.testing.assert_array_equal(ours["shares"], ev["coverage"].shares)

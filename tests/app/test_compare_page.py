@@ -76,15 +76,15 @@ def test_no_models_selected_warns_instead_of_failing(at):
 def _panel_script(which: str):
     import numpy as np
 
-    import evaluation_ui
     import genlib
+    from ui import evaluation
 
     mnist = genlib.load_mnist("sample")
     if which == "copies":
         samples, labels = mnist.train.images[::40], None
     else:
         samples, labels = mnist.test.images[::10], mnist.test.labels[::10]
-    evaluation_ui.quality_panel(np.asarray(samples), mnist, key="qp", labels=labels,
+    evaluation.quality_panel(np.asarray(samples), mnist, key="qp", labels=labels,
                                 expanded=True)
 
 
