@@ -21,7 +21,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = ["forward", "single_threaded", "dense", "conv2d", "conv2d_transpose", "ACTIVATIONS",
-           "sigmoid", "softplus"]
+           "sigmoid", "softplus", "LEAK", "build_keras", "keras"]
+
+LEAK = 0.2  # every LeakyReLU in GenLab (Keras' own default is 0.3)
 
 
 _controller = []
@@ -72,8 +74,7 @@ ACTIVATIONS = {
     "relu": lambda x: np.maximum(x, 0, dtype=x.dtype),
     "sigmoid": sigmoid,
     "tanh": np.tanh,
-    # the GAN's LeakyReLU slope (genlib.gan.LEAK); Keras' own default is 0.3
-    "leaky_relu": lambda x: np.where(x >= 0, x, np.float32(0.2) * x),
+    "leaky_relu": lambda x: np.where(x >= 0, x, np.float32(LEAK) * x),
 }
 
 
@@ -202,3 +203,73 @@ def forward(spec: list[dict], weights: dict, x) -> np.ndarray:
             raise ValueError(f"unknown layer type {kind!r}")
         x = ACTIVATIONS[layer.get("activation")](x)
     return x
+
+
+# ------------------------------------------------------------------------ Keras (training only)
+
+
+def keras():
+    """Import Keras on the TensorFlow backend, quietly (only training code calls this)."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras as _keras
+
+    return _keras
+
+
+def keras_layers(spec: list[dict], seed: int | None = None) -> list:
+    """Keras layers for ``spec``: the same names, so their weights map onto :func:`forward`'s.
+
+    With ``seed``, layer ``i``'s kernel starts from ``GlorotUniform(seed * 101 + i)``:
+    a seeded training run starts from the same weights every time.
+    """
+    k = keras()
+    L = k.layers
+    out = []
+    for i, layer in enumerate(spec):
+        kind, name = layer["type"], layer.get("name")
+        init = ({"kernel_initializer": k.initializers.GlorotUniform(seed=seed * 101 + i)}
+                if seed is not None else {})
+        if kind == "flatten":
+            out.append(L.Flatten())
+            continue
+        if kind == "reshape":
+            out.append(L.Reshape(tuple(layer["shape"])))
+            continue
+        if kind == "dense":
+            out.append(L.Dense(layer["units"], name=name, **init))
+        elif kind == "conv":
+            out.append(L.Conv2D(layer["filters"], layer["kernel"], strides=layer.get("strides", 1),
+                                padding="same", name=name, **init))
+        elif kind == "conv_transpose":
+            out.append(L.Conv2DTranspose(layer["filters"], layer["kernel"],
+                                         strides=layer.get("strides", 1), padding="same",
+                                         name=name, **init))
+        else:
+            raise ValueError(f"unknown layer type {kind!r}")
+        act = layer.get("activation")
+        if act == "leaky_relu":
+            out.append(L.LeakyReLU(negative_slope=LEAK))
+        elif act not in (None, "linear"):
+            out.append(L.Activation(act))
+    return out
+
+
+def build_keras(spec: list[dict], input_shape: tuple, name: str, seed: int | None = None):
+    """A ``keras.Sequential`` for ``spec`` taking inputs of ``input_shape`` (batch excluded)."""
+    k = keras()
+    return k.Sequential([k.Input(tuple(input_shape)), *keras_layers(spec, seed)], name=name)
+
+
+def keras_weights(model, spec: list[dict]) -> dict:
+    """A Keras model's weights as the ``"<layer>/kernel"``, ``"<layer>/bias"`` dict of forward."""
+    out = {}
+    for layer in spec:
+        if layer["type"] in ("flatten", "reshape"):
+            continue
+        kernel, bias = model.get_layer(layer["name"]).get_weights()
+        out[layer["name"] + "/kernel"] = np.asarray(kernel, np.float32)
+        out[layer["name"] + "/bias"] = np.asarray(bias, np.float32)
+    return out
