@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import logging
+import re
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ import genlib
 from genlib import images as gim
 from genlib.data import available_sources
 
+log = logging.getLogger("genlab")
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: app.py and pages/ live here
 SOURCE_KEY = "genlab_source"  # persists across pages (widget keys are dropped on page switch)
 UPLOAD_KEY = "genlab_upload"  # (file name, bytes) of the last valid upload
@@ -105,6 +108,18 @@ def page_title(path: Path) -> str:
     return stem.replace("_", " ")
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=])")
+
+
+def plain(text) -> str:
+    """``text`` escaped so that Markdown shows it as typed (file names, anything a user typed).
+
+    Every Markdown character gets a backslash; Streamlit still turns an escaped
+    ``:material/x:`` into an icon, so a zero-width space breaks that pattern too.
+    """
+    return _MARKDOWN.sub(r"\\\1", str(text)).replace("\\:material", "\\:\u200bmaterial")
+
+
 @contextmanager
 def user_errors(prefix: str = ""):
     """Show a ValueError from genlib as a clear message instead of a traceback."""
@@ -124,10 +139,17 @@ def load_dataset(source: str) -> genlib.MNIST:
     return genlib.load_mnist(source)
 
 
+_UPLOAD_SUFFIXES = (".csv.gz", ".npz.gz", ".csv", ".npz", ".gz")
+
+
 @st.cache_resource(show_spinner="Reading the uploaded file...", max_entries=2)
 def load_uploaded(name: str, data: bytes, digest: str) -> genlib.MNIST:
-    """Parse uploaded bytes through the same loader as a local file (``digest`` keys the cache)."""
-    suffix = "".join(Path(name).suffixes[-2:]) or ".npz"
+    """Parse uploaded bytes through the same loader as a local file (``digest`` keys the cache).
+
+    The bytes go to a temporary file with a fixed name (the user's name may hold anything);
+    messages show the user's name instead.
+    """
+    suffix = next((s for s in _UPLOAD_SUFFIXES if name.lower().endswith(s)), ".npz")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
@@ -136,7 +158,18 @@ def load_uploaded(name: str, data: bytes, digest: str) -> genlib.MNIST:
         except ValueError as e:
             raise ValueError(str(e).replace(str(path), name)) from None
     return genlib.MNIST(mnist.train, mnist.test,
-                        mnist.source.replace(path.name, name), "file")
+                        mnist.source.replace(path.name, name), "file", mnist.notes)
+
+
+def upload_problem(error: BaseException) -> str:
+    """What to tell the user when an upload could not be used, for any exception."""
+    if isinstance(error, ValueError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return "the file needs more memory than this server can spare"
+    if isinstance(error, OSError):
+        return f"the file could not be stored or read ({error.strerror or error})"
+    return f"unexpected {type(error).__name__} while reading it (see the server log)"
 
 
 def current_dataset() -> genlib.MNIST:
@@ -144,7 +177,13 @@ def current_dataset() -> genlib.MNIST:
     source = st.session_state.get(SOURCE_KEY, "auto")
     if source == "upload" and UPLOAD_KEY in st.session_state:
         name, data = st.session_state[UPLOAD_KEY]
-        return load_uploaded(name, data, hashlib.sha256(data).hexdigest())
+        try:
+            return load_uploaded(name, data, hashlib.sha256(data).hexdigest())
+        except Exception as e:  # e.g. a cache entry evicted and memory short on re-parsing
+            log.warning("re-reading the upload %r failed: %r", name, e)
+            st.session_state["_upload_error"] = upload_problem(e)
+            st.session_state.pop(UPLOAD_KEY, None)
+            st.session_state[SOURCE_KEY] = source = "auto"
     try:
         return load_dataset(source if source in SOURCE_LABELS else "auto")
     except ValueError:
@@ -153,6 +192,8 @@ def current_dataset() -> genlib.MNIST:
 
 def _use_source(source: str) -> None:
     st.session_state[SOURCE_KEY] = source
+    if source != "upload":
+        st.session_state.pop("_upload_error", None)
 
 
 def _on_source_radio() -> None:
@@ -160,44 +201,54 @@ def _on_source_radio() -> None:
 
 
 def _on_upload() -> None:
+    """Try the new file; whatever goes wrong, say what and keep the dataset in use."""
     file = st.session_state.get("_source_upload")
     if file is None:
         return
-    data = file.getvalue()
+    name = getattr(file, "name", "the file")
     try:
-        load_uploaded(file.name, data, hashlib.sha256(data).hexdigest())
-    except ValueError as e:
-        st.session_state["_upload_error"] = str(e)
+        data = file.getvalue()
+        load_uploaded(name, data, hashlib.sha256(data).hexdigest())
+    except Exception as e:  # not only ValueError: MemoryError, OSError, Streamlit's own errors
+        if not isinstance(e, ValueError):
+            log.exception("upload %r failed", name)
+        problem = upload_problem(e)
+        st.session_state["_upload_error"] = problem if name in problem else f"{name}: {problem}"
         return
     st.session_state.pop("_upload_error", None)
-    st.session_state[UPLOAD_KEY] = (file.name, data)
+    st.session_state[UPLOAD_KEY] = (name, data)
     _use_source("upload")
 
 
 def dataset_sidebar() -> genlib.MNIST:
     """Draw the data-source choice in the sidebar and return the dataset in use."""
-    options = ["auto", *available_sources()]
-    if UPLOAD_KEY in st.session_state:
-        options.append("upload")
-    current = st.session_state.get(SOURCE_KEY, "auto")
-    if current not in options:
-        current = "auto"
     with st.sidebar:
+        mnist = current_dataset()  # first: a failed re-read of an upload changes the choice
+        options = ["auto", *available_sources()]
+        if UPLOAD_KEY in st.session_state:
+            options.append("upload")
+        current = st.session_state.get(SOURCE_KEY, "auto")
+        if current not in options:
+            current = "auto"
         st.radio("MNIST source", options, index=options.index(current),
                  format_func=SOURCE_LABELS.get, key="_source_radio", on_change=_on_source_radio,
                  help="Full MNIST is used when Keras has it cached (~/.keras/datasets/mnist.npz)"
                       " or $GENLAB_MNIST points to a file; otherwise the 5,000-digit sample.")
-        with st.expander("Use your own MNIST file"):
+        error = st.session_state.get("_upload_error")
+        with st.expander("Use your own MNIST file", expanded=bool(error)):
             st.file_uploader("A Keras-layout .npz or Kaggle's train.csv", type=["npz", "csv", "gz"],
-                             key="_source_upload", on_change=_on_upload)
-            error = st.session_state.get("_upload_error")
+                             key="_source_upload", on_change=_on_upload,
+                             help=f"Up to {genlib.data.MAX_DIGITS:,} digits and "
+                                  f"{genlib.data.MAX_UNPACKED_BYTES // 2**20} MB unpacked.")
             if error:
-                st.error(f"Could not use that file: {error}. Keeping the current dataset.")
+                st.error(f"Could not use that file: {plain(error)}. Keeping the current dataset.",
+                         icon=":material/error:")
                 st.button("Use the embedded sample", key="_use_sample",
                           on_click=_use_source, args=("sample",))
-        mnist = current_dataset()
-        st.caption(f"**Dataset:** {mnist.source}  \n"
+        st.caption(f"**Dataset:** {plain(mnist.source)}  \n"
                    f"{len(mnist.train):,} training / {len(mnist.test):,} held-out digits")
+        for note in mnist.notes:
+            st.info(plain(note), icon=":material/info:")
     return mnist
 
 
