@@ -39,10 +39,16 @@ with left:
         f"$[0, 1]^{{784}}$ (28 x 28 pixels). In use now: **{mnist.source}**."
     )
     rng = np.random.default_rng(0)
-    pick = np.concatenate([rng.choice(np.flatnonzero(mnist.train.labels == k), 2, replace=False)
-                           for k in range(10)])
-    ui.show_grid(mnist.train.images[pick.reshape(10, 2).T.ravel()], 10, key="home_digits",
-                 caption="Real training digits, two of each class", download=False)
+    # two of each class the data has (a user's file may lack a digit or hold one of it)
+    idx = [np.flatnonzero(mnist.train.labels == k) for k in range(10)]
+    rows = [rng.choice(i, min(2, len(i)), replace=False) for i in idx]
+    present = [k for k in range(10) if len(rows[k])]
+    pick = [r[i] for i in range(2) for r in rows if len(r) > i]
+    ui.show_grid(mnist.train.images[pick], len(present), key="home_digits",
+                 caption="Real training digits, up to two of each class", download=False)
+    if len(present) < 10:
+        missing = ", ".join(str(k) for k in range(10) if k not in present)
+        st.caption(f"This dataset has no training examples of digit(s) {missing}.")
     st.markdown(
         "- **Generation is stochastic.** A model defines a distribution, so each draw gives a "
         "different digit; a seed makes a draw repeatable.\n"
