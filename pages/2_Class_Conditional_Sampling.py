@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from genlib import gaussian as gg
-from ui import evaluation
+from ui import evaluation, url
 
 mnist = ui.setup_page("Class-Conditional Sampling", ":material/category:")
 ss = st.session_state
@@ -38,6 +38,10 @@ def evaluate(_model, _mnist, model_key) -> gg.ClassifierReport:
     return gg.evaluate_classifier(_model, _mnist.test.images, _mnist.test.labels)
 
 
+def ridge_label(r: float) -> str:
+    return f"{r:.0e}"
+
+
 def resample() -> None:
     ss.cc_draw = ss.get("cc_draw", 0) + 1
 
@@ -45,14 +49,16 @@ def resample() -> None:
 def model_ui() -> tuple[str, float, int, int]:
     """Covariance model, ridge, PCA rank and mixture components, one line on what each does."""
     c1, c2, c3, c4 = st.columns([3, 2, 2, 2], gap="medium")
+    # bound by hand: Streamlit's binding would put the label ("PCA (rank k)") in the URL
     cov = c1.radio("Covariance of each class", list(COVARIANCES), format_func=COVARIANCES.get,
-                   horizontal=True, key="cc_cov", bind="query-params")
+                   horizontal=True, key="cc_cov")
+    url.follow("cc_cov", cov, "full")
     c1.caption(WHAT_IT_DOES[cov])
     rank = c2.slider("PCA rank k", 1, 100, 20, key="cc_rank", disabled=cov != "pca",
                      bind="query-params")
     c2.caption("More directions: more detail, and more of each digit's quirks.")
     reg = c3.select_slider("Ridge (added to every variance)", RIDGES, value=1e-3,
-                           format_func=lambda r: f"{r:.0e}", key="cc_reg", bind="query-params")
+                           format_func=ridge_label, key="cc_reg", bind="query-params")
     c3.caption(f"Pixels that never vary get noise of std {np.sqrt(reg):.3f}: big = grainy "
                "border, small = an overconfident classifier.")
     n_comp = c4.slider("Mixture components per class", 1, 4, 1, key="cc_components",
@@ -131,6 +137,11 @@ def labels_text(labels, n_cols: int) -> str:
 
 
 st.title("Class-conditional sampling")
+link = url.guard({"cc_cov": url.choice(list(COVARIANCES)), "cc_rank": url.integer(1, 100),
+                  "cc_reg": url.choice(RIDGES, ridge_label), "cc_components": url.integer(1, 4),
+                  "cc_digit": url.choice(DIGITS), "cc_seed": url.integer(0, 2**31 - 1)})
+if "cc_cov" in link and "cc_cov" not in ss:
+    ss.cc_cov = link["cc_cov"]
 st.markdown("Learn a prior $p(y)$ from label counts and a Gaussian $p(x \\mid y)$ per digit; "
             "then **pick $y$, sample $x$**. The same model, by Bayes' rule, is a classifier.")
 with st.container(border=True):

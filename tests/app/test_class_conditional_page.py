@@ -135,3 +135,38 @@ def test_quality_figures_match_the_scoreboard():
     assert ours["ratio"] == ev["memorisation"].ratio
     np.testing.assert_array_equal(ours["nn_index"], ev["memorisation"].index)
     np.testing.assert_array_equal(ours["nn_distance"], ev["memorisation"].distance)
+
+
+def _open(query: dict) -> AppTest:
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=120)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+@pytest.mark.parametrize("bad", ["inf", "1e400", "9" * 80, "-3", "nan", "٣", "x" * 500])
+def test_a_bad_link_value_is_named_and_the_rest_of_the_link_kept(bad):
+    """?cc_seed=inf crashed the page on every reload; now it is named, dropped, others kept."""
+    at = _open({"cc_seed": bad, "cc_digit": "5", "cc_rank": "30"})
+    assert not at.exception
+    warning = " ".join(w.value for w in at.warning)
+    assert "cc_seed" in warning
+    assert at.number_input(key="cc_seed").value == 0
+    assert at.query_params.get("cc_digit") == "5" and at.query_params.get("cc_rank") == "30"
+    assert at.slider(key="cc_rank").value == 30
+
+
+def test_the_link_names_the_covariance_by_its_key_not_its_label():
+    """?cc_cov=pca opens the PCA model, and choosing it writes cc_cov=pca, not the label."""
+    at = _open({"cc_cov": "pca"})
+    assert at.radio(key="cc_cov").value == "pca" and not at.warning
+    at.radio(key="cc_cov").set_value("diag").run()
+    assert at.query_params.get("cc_cov") == "diag"
+    at.radio(key="cc_cov").set_value("full").run()
+    assert "cc_cov" not in at.query_params
+
+
+def test_a_ridge_written_as_a_decimal_is_understood():
+    """?cc_reg=0.01 is the same ridge as the slider's label 1e-02."""
+    at = _open({"cc_reg": "0.01"})
+    assert at.select_slider(key="cc_reg").value == 0.01 and not at.warning
