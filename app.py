@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 import ui
-from genlib import plots
+from ui import home_figures
 
 mnist = ui.setup_page("Home", ":material/home:")
 
@@ -15,7 +15,7 @@ def figure_png(name: str) -> bytes:
 
     import matplotlib.pyplot as plt
 
-    fig = getattr(plots, name)()
+    fig = getattr(home_figures, name)()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)

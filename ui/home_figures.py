@@ -69,12 +69,20 @@ def good_samples(seed: int = 0):
     ax.add_patch(plt.Circle((0, 0), 2.45, color="#e9dcc0", zorder=0))
     ax.add_patch(plt.Circle((0, 0), 1.55, color="#cfe3f5", zorder=0))
     ax.scatter(*data.T, s=8, c="#555555", label="training data")
-    marks = [((0.1, 0.2), "#d1495b", "in the ocean:\noff the data's support"),
-             (tuple(data[0]), "#e0a100", "a copy of a\ntraining point"),
-             ((2 * np.cos(2.2), 2 * np.sin(2.2)), "#2a9d55", "a new point on land:\ngood")]
-    for (x, y), c, text in marks:
+    # the copy: the training point nearest the lower left, so its label has room in the corner
+    copy = data[np.argmin(np.abs(np.arctan2(data[:, 1], data[:, 0]) + 2.3))]
+    new_point = (2 * np.cos(2.2), 2 * np.sin(2.2))
+    marks = [((0.1, 0.2), "#d1495b", "in the ocean:\noff the data's support", (0.1, -0.5),
+              "center"),
+             (tuple(copy), "#e0a100", "a copy of a\ntraining point", (-2.85, -2.55), "left"),
+             (new_point, "#2a9d55", "a new point on\nland: good", (-2.85, 2.55), "left")]
+    box = {"boxstyle": "round,pad=0.3", "fc": "white", "ec": "#888888", "alpha": 0.9}
+    for (x, y), c, text, at, align in marks:
         ax.scatter([x], [y], s=260, marker="*", c=c, edgecolors="k", zorder=3)
-        ax.annotate(text, (x, y), xytext=(10, -22), textcoords="offset points", fontsize=9)
+        ax.annotate(text, (x, y), xytext=at, textcoords="data", fontsize=10, ha=align,
+                    va="center", bbox=box, zorder=4,
+                    arrowprops={"arrowstyle": "-", "color": "#444444", "shrinkB": 9}
+                    if align == "left" else None)
     ax.set_facecolor("#cfe3f5")
     ax.set_xlim(-3, 3), ax.set_ylim(-3, 3), ax.set_aspect("equal")
     ax.set_xticks([]), ax.set_yticks([])
