@@ -74,6 +74,12 @@ QUALITY = ["model", "coverage_entropy", "class_consistency", "frechet", "confide
            "diversity", "memorisation_ratio"]
 LIKELIHOOD = ["model", "nll_nats", "nll_bits_per_pixel", "neg_elbo_nats", "likelihood_kind"]
 PERCENT = ("class_consistency", "confidence", "recall")
+LIKELIHOOD_FAMILIES = {  # the two kinds of NLL must not be read as one scale
+    "Gaussian": "Gaussians: an exact *continuous* density of pixel values. A density can exceed "
+                "1, so the NLL can be negative; compare Gaussians with Gaussians only.",
+    "VAE": "VAEs: an upper bound on the NLL of *Bernoulli* pixels (probabilities, at most 1), "
+           "so always positive; not on the Gaussians' scale.",
+}
 
 
 def table(rows: list[dict], keys: list[str]) -> pd.DataFrame:
@@ -85,8 +91,10 @@ def table(rows: list[dict], keys: list[str]) -> pd.DataFrame:
 
 
 def show_table(df: pd.DataFrame) -> None:
+    """Every row visible (no inner scroll); a dash where a figure does not apply."""
     text = ("model", "likelihood_kind", "flags")
-    st.dataframe(df, hide_index=True, width="stretch", column_config={
+    st.dataframe(df, hide_index=True, width="stretch", height="content", placeholder="–",
+                 column_config={
         k: st.column_config.Column(sb.COLUMNS[k][0], help=sb.COLUMNS[k][1]) if k in text
         else st.column_config.NumberColumn(sb.COLUMNS[k][0], help=sb.COLUMNS[k][1],
                                            format="%.1f%%" if k in PERCENT else "%.2f")
@@ -158,11 +166,17 @@ elif result[1]:
     flagged = [f"- **{r['model']}**: {r['flags']}" for r in rows if r["flags"]]
     if flagged:
         st.warning("**Warnings**\n" + "\n".join(flagged), icon=":material/warning:")
-    lik = table([r for r in rows if r.get("nll_nats") is not None], LIKELIHOOD)
-    if len(lik):
-        st.markdown("**Held-out likelihood** (the same held-out digits; lower is better "
-                    "within a family)")
-        show_table(lik)
+    st.caption("A dash: the figure does not apply (class consistency needs a model that is "
+               "asked for a digit).")
+    with_nll = [r for r in rows if r.get("nll_nats") is not None]
+    if with_nll:
+        st.markdown("**Held-out likelihood** (the same held-out digits; lower is better, "
+                    "**within a family only**)")
+    for family, what in LIKELIHOOD_FAMILIES.items():
+        group = [r for r in with_nll if r["family"] == family]
+        if group:
+            st.caption(what)
+            show_table(table(group, LIKELIHOOD))
     st.download_button("Download the scoreboard (CSV)", sb.to_csv(rows),
                        file_name="genlab_scoreboard.csv", mime="text/csv", key="cmp_csv",
                        on_click="ignore", icon=":material/download:")

@@ -111,3 +111,22 @@ def test_quality_panel_flags_samples_copied_from_training_digits():
     assert "Asked-for digit" not in [m.label for m in at.metric]
     assert at.metric[-1].value == "0.00"
     assert any("copying" in w.value for w in at.warning)
+
+
+def test_missing_figures_show_a_dash_and_every_row_is_visible(at):
+    """No literal 'None' in cells that do not apply, and no inner scroll hiding rows."""
+    _compute(at)
+    for frame in at.dataframe:
+        assert frame.proto.placeholder == "–"
+    source = (ROOT / PAGE).read_text()
+    assert 'height="content"' in source  # the table grows with its rows (no inner scrollbar)
+
+
+def test_likelihoods_of_different_kinds_are_never_in_one_table(at):
+    """Gaussian (continuous density) and VAE (Bernoulli bound) NLLs sit in separate tables."""
+    _compute(at, names=[*FAST, "VAE, tutorial"])
+    tables = [t.value for t in at.dataframe[1:]]
+    assert len(tables) == 2
+    assert all(("VAE" in m) == ("VAE" in t["model"].iloc[0]) for t in tables for m in t["model"])
+    captions = " ".join(c.value for c in at.caption)
+    assert "can be negative" in captions and "Bernoulli" in captions
