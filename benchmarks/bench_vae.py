@@ -73,7 +73,8 @@ def _page_rerender_ms(repeat: int = 7) -> tuple[float, float]:
 def rows():
     os.environ.setdefault("GENLAB_OFFLINE", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from genlib import load_mnist, vae
+    from genlib import load_mnist, vae, vae_train
+    from ui import vae_explorer
 
     mnist = load_mnist("sample")
     models = {name: vae.load_model(name) for name in vae.SHIPPED}
@@ -84,13 +85,14 @@ def rows():
     yield _row(f"slider decode, conv {models['conv'].latent_dim}-D (numpy)",
                _median_ms(lambda: models["conv"].decode(zc)), "ms", "< 1 ms")
     zc = zc.ravel()
+    grid_png = vae_explorer.latent_grid_png
     yield _row("latent grid PNG, conv: decode 11 x 11 + encode (slider off it)",
-               _median_ms(lambda: vae.latent_grid_png(models["conv"], zc, (0, 1), n=11, scale=2),
-                          20), "ms", "< 50 ms")
+               _median_ms(lambda: grid_png(models["conv"], zc, (0, 1), n=11, scale=2), 20),
+               "ms", "< 50 ms")
     grid = vae.latent_grid(models["conv"], zc, (0, 1), n=11)
     yield _row("latent grid PNG, conv: encode only (its own slider, new cell)",
-               _median_ms(lambda: vae.latent_grid_png(models["conv"], zc, (0, 1), n=11, scale=2,
-                                                      grid=grid), 20), "ms", "(reference)")
+               _median_ms(lambda: grid_png(models["conv"], zc, (0, 1), n=11, scale=2,
+                                           grid=grid), 20), "ms", "(reference)")
 
     whole, fragment = _page_rerender_ms()
     yield _row("slider move: page re-render, whole script (AppTest at.run)", whole,
@@ -103,7 +105,7 @@ def rows():
 
     model = models["tutorial"]
     config = {**model.config}
-    _, decoder = vae.build_keras(config)
+    _, decoder = vae_train.build_keras(config)
     for layer in model.spec["decoder"]:
         decoder.get_layer(layer["name"]).set_weights(
             [model.weights[layer["name"] + "/kernel"], model.weights[layer["name"] + "/bias"]])
@@ -112,7 +114,7 @@ def rows():
                _median_ms(lambda: probs.predict(z1, verbose=0), 30), "ms", "(reference)")
 
     t = time.perf_counter()
-    trained = vae.train(mnist, "tutorial", epochs=50)
+    trained = vae_train.train(mnist, "tutorial", epochs=50)
     yield _row("train tutorial preset, 50 epochs on the 4,000-digit sample split",
                time.perf_counter() - t, "s", "< 15 s")
     yield _row("  its held-out -ELBO (fresh run)",

@@ -238,7 +238,7 @@ def _vae_make(preset):
 
 
 def _unconditional_sample(model, n, rng):
-    return model.sample(n, rng=rng), None
+    return model.sample(n, rng=rng)
 
 
 def _vae_nll(k: int):

@@ -10,9 +10,9 @@ import importlib
 import sys
 
 COMMANDS = {
-    "vae": ("genlib.vae", "the variational autoencoder of the VAE page"),
-    "gan": ("genlib.gan", "the GAN of the live-training page"),
-    "classifier": ("genlib.classifier", "the judge CNN used by the evaluation figures"),
+    "vae": ("genlib.vae_train", "the variational autoencoder of the VAE page"),
+    "gan": ("genlib.gan_train", "the GAN of the live-training page"),
+    "classifier": ("genlib.classifier_train", "the judge CNN used by the evaluation figures"),
 }
 
 

@@ -8,8 +8,9 @@ import pyarrow as pa
 import streamlit as st
 
 import ui
-from genlib import vae
-from ui import evaluation
+from genlib import vae, vae_train
+from ui import evaluation, vae_explorer
+from ui.vae_explorer import SPAN, STEP
 
 mnist = ui.setup_page("VAE Latent Space", ":material/tune:")
 MODELS = {"tutorial": "Tutorial: dense, 4-D latent",
@@ -18,20 +19,30 @@ MODELS = {"tutorial": "Tutorial: dense, 4-D latent",
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def load(name: str, mine: bool, stamp: int) -> vae.VAE:
+def load(name: str, mine: bool, stamp: int, shipped: str) -> vae.VAE:
+    """``shipped`` (the shipped file's path) only keys the cache: a different file, a new load."""
     return vae.load_model(name, path=vae.user_weights_path(name) if mine else None)
 
 
-# One cached object per (model, dataset) makes and keeps every picture (genlib.vae.Explorer):
+def loads(name: str) -> bool:
+    """Whether the shipped weights of ``name`` load (a damaged file does not)."""
+    try:
+        load(name, False, 0, str(vae.shipped_path(name)))
+    except ValueError:
+        return False
+    return True
+
+
+# One cached object per (model, dataset) makes and keeps every picture (ui.vae_explorer):
 # the page asks for them by small keys, so a rerun hashes no arrays, copies nothing, and a
 # slider move only computes what it changed.
 @st.cache_resource(max_entries=6, show_spinner="Encoding the digits...")
-def explorer_for(key: tuple, data_key: str, _mnist) -> vae.Explorer:
+def explorer_for(key: tuple, data_key: str, _mnist) -> vae_explorer.Explorer:
     """Encodes up to 10,000 training and 2,000 held-out digits (seconds on full MNIST)."""
-    return vae.Explorer(load(*key), _mnist)
+    return vae_explorer.Explorer(load(*key), _mnist)
 
 
-def arrow_chart(ex: vae.Explorer, key: tuple, spec_columns: tuple) -> tuple:
+def arrow_chart(ex: vae_explorer.Explorer, key: tuple, spec_columns: tuple) -> tuple:
     """A chart's (spec, columns) with the columns as an Arrow table, converted once per key."""
     spec, columns = spec_columns
     return spec, ex.memo(("arrow",) + key, lambda: pa.table(columns))
@@ -62,8 +73,18 @@ def model_ui() -> tuple:
     return name, mine, stamp, right
 
 
+def damaged_ui(name: str, error: ValueError) -> None:
+    """The model's file cannot be read: say which file and why, and what still works."""
+    others = [f"“{MODELS[n]}”" for n in MODELS if n != name and loads(n)]
+    rest = (f"The other models still work: choose {' or '.join(others)} in *Model* above. "
+            if others else "")
+    st.error(f"**{MODELS[name]}** cannot be shown: its weights file is damaged or unreadable."
+             f"\n\n`{error}`\n\n{rest}Or retrain it below: new weights go to your cache "
+             "folder and the damaged file is left as it is.", icon=":material/broken_image:")
+
+
 def set_z(name: str, values) -> None:
-    for i, v in enumerate(np.clip(np.nan_to_num(values), -3, 3)):
+    for i, v in enumerate(np.clip(np.nan_to_num(values), -SPAN, SPAN)):
         st.session_state[f"vae_z_{name}_{i}"] = round(float(v), 2)
 
 
@@ -96,8 +117,9 @@ def retrain_ui() -> None:
                      f"{p['loss']:.1f} = recon {p['recon']:.1f} + {p['beta']:g} × KL {p['kl']:.1f}")
 
     with ui.user_errors("Training failed: "):
-        new = vae.train(mnist, preset, epochs, latent_dim=latent if preset == "conv" else None,
-                        beta=vae.TUTORIAL_BETA if tiny else 1.0, callback=report)
+        new = vae_train.train(mnist, preset, epochs,
+                              latent_dim=latent if preset == "conv" else None,
+                              beta=vae.TUTORIAL_BETA if tiny else 1.0, callback=report)
         new.save(vae.user_weights_path(target))
         st.session_state["vae_trained"] = target
         st.rerun()
@@ -105,8 +127,13 @@ def retrain_ui() -> None:
 
 st.title("VAE latent space: steer the code, watch the digit")
 name, mine, stamp, info = model_ui()
-key = (name, mine, stamp)
-model = load(*key)
+key = (name, mine, stamp, str(vae.shipped_path(name)))
+try:
+    model = load(*key)
+except ValueError as error:  # a damaged or unreadable file: the rest of the page still works
+    damaged_ui(name, error)
+    retrain_ui()
+    st.stop()
 if model.warning:
     st.warning(model.warning, icon=":material/warning:")
 ex = explorer_for(key, evaluation.dataset_key(mnist), mnist)
@@ -122,7 +149,7 @@ explore, latent_map, recon_tab, samples_tab, upload_tab, training_tab = st.tabs(
 
 def slider(i: int) -> float:
     st.session_state.setdefault(f"vae_z_{name}_{i}", 0.0)
-    value = st.slider(f"z{i + 1}", -3.0, 3.0, step=0.05, key=f"vae_z_{name}_{i}")
+    value = st.slider(f"z{i + 1}", -SPAN, SPAN, step=STEP, key=f"vae_z_{name}_{i}")
     st.image(ex.strips[i], width="stretch", output_format="PNG")
     return value
 
@@ -238,7 +265,8 @@ with training_tab:
                    "ELBO. Dashed: the same on held-out digits.")
     m = model.manifest
     st.markdown(f"Trained on **{m.get('data_source') or 'unknown data'}** for {m.get('epochs')} "
-                f"epochs (seed {m.get('seed')}, {m.get('seconds', '?')} s, {m.get('date')}).")
+                f"epochs (seed {m.get('seed')}, {m.get('train_seconds', m.get('seconds', '?'))} s, "
+                f"{m.get('date')}).")
     a, b, _ = st.columns([1, 1, 3])
     a.download_button("Weights (.npz)", ex.weights_file(),
                       file_name=model.path.name, key="vae_dl_npz", on_click="ignore",

@@ -118,6 +118,39 @@ def test_corrupt_retrained_weights_warn_and_fall_back(tmp_path, monkeypatch):
     assert len([s for s in at.slider if s.key.startswith("vae_z_tutorial_")]) == 4
 
 
+def _damage(path: Path, how: str) -> None:
+    if how == "one byte changed":  # the hash check catches it
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    else:  # an unreadable manifest
+        path.with_suffix(".json").write_text("{ not json")
+
+
+@pytest.mark.parametrize("how", ["one byte changed", "manifest unreadable"])
+def test_damaged_shipped_weights_name_the_file_and_the_page_carries_on(tmp_path, monkeypatch,
+                                                                        how):
+    """The default model's shipped file damaged (in a copy of the weights folder): a message
+    naming the file, no exception, retraining offered, and the other models still open."""
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for stem in vae.SHIPPED.values():
+        for suffix in (".npz", ".json"):
+            shutil.copy(vae.WEIGHTS_DIR / f"{stem}{suffix}", weights)
+    _damage(weights / "vae_conv.npz", how)
+    monkeypatch.setattr(vae, "WEIGHTS_DIR", weights)
+    monkeypatch.setenv("GENLAB_CACHE_DIR", str(tmp_path / "cache"))
+    at = _open()
+    message = " ".join(e.value for e in at.error)
+    assert "vae_conv" in message and "damaged or unreadable" in message, message
+    assert "Tutorial: dense, 4-D latent" in message  # what still works
+    assert not [s for s in at.slider if s.key.startswith("vae_z_conv_")]
+    assert at.button(key="vae_t_go") is not None
+    at.selectbox(key="vae_model").set_value("tutorial").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert len([s for s in at.slider if s.key.startswith("vae_z_tutorial_")]) == 4
+
+
 def test_page_never_imports_tensorflow():
     """Opening the page and moving a slider happens without importing TensorFlow or Keras."""
     code = f"""
