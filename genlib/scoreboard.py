@@ -113,8 +113,8 @@ def prepare_reference(mnist, judge, max_reference: int = MAX_REFERENCE) -> Refer
 
 
 def evaluate_samples(samples, judge, reference: Reference, labels=None,
-                     n_compare: int | None = None) -> dict:
-    """All sample figures for one set of samples.
+                     n_compare: int | None = None, quick: bool = False) -> dict:
+    """All sample figures for one set of samples: the scoreboard's and every quality panel's.
 
     Parameters
     ----------
@@ -122,7 +122,9 @@ def evaluate_samples(samples, judge, reference: Reference, labels=None,
     judge : a :class:`genlib.classifier.Classifier`
     reference : from :func:`prepare_reference`
     labels : optional int (n,), the digit each sample was drawn for (class-conditional models)
-    n_compare : samples used by n-sensitive figures (Frechet, recall); default all
+    n_compare : samples used by n-sensitive figures (Frechet, recall, diversity); default all
+    quick : skip the Frechet distance and recall (a third of the time; the pages' quality
+        panels do not show them)
 
     Returns
     -------
@@ -136,25 +138,33 @@ def evaluate_samples(samples, judge, reference: Reference, labels=None,
         raise ValueError(f"samples must have shape (n, 28, 28) with n >= 1, got {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError("samples contain NaN or infinite values")
-    pred, proba, feats = judge.predict_all(x)
-    n_cmp = len(x) if n_compare is None else max(1, min(int(n_compare), len(x)))
-    cmp_feats = feats[:n_cmp]
-    return {
-        "n": len(x),
-        "n_compare": n_cmp,
-        "pred": pred,
-        "coverage": metrics.coverage(pred),
-        "consistency": None if labels is None else metrics.class_consistency(pred, labels),
-        "frechet": metrics.frechet_distance(cmp_feats, reference.ref_feats) if n_cmp >= 2
-        else None,
-        "confidence": metrics.judge_confidence(proba),
-        "recall": metrics.recall(reference.ref_feats, cmp_feats, K_NEIGHBOURS,
-                                 reference.ref_radii),
-        "diversity": metrics.diversity(cmp_feats, reference.real_feats[:n_cmp])
-        if n_cmp >= 2 else None,
-        "memorisation": metrics.memorisation(x, reference.train_images,
-                                             reference_distance=reference.ref_nn_distance),
-    }
+    if labels is not None:
+        labels = np.asarray(labels, np.int64).reshape(-1)
+        if len(labels) != len(x):
+            raise ValueError(f"{len(x)} samples but {len(labels)} labels")
+    from genlib.nn import single_threaded
+
+    with single_threaded():  # small products: threaded OpenBLAS spin-waits on a busy machine
+        pred, proba, feats = judge.predict_all(x)
+        n_cmp = len(x) if n_compare is None else max(1, min(int(n_compare), len(x)))
+        cmp_feats = feats[:n_cmp]
+        slow = not quick
+        return {
+            "n": len(x),
+            "n_compare": n_cmp,
+            "pred": pred,
+            "coverage": metrics.coverage(pred),
+            "consistency": None if labels is None else metrics.class_consistency(pred, labels),
+            "frechet": metrics.frechet_distance(cmp_feats, reference.ref_feats)
+            if slow and n_cmp >= 2 else None,
+            "confidence": metrics.judge_confidence(proba),
+            "recall": metrics.recall(reference.ref_feats, cmp_feats, K_NEIGHBOURS,
+                                     reference.ref_radii) if slow else None,
+            "diversity": metrics.diversity(cmp_feats, reference.real_feats[:n_cmp])
+            if n_cmp >= 2 else None,
+            "memorisation": metrics.memorisation(x, reference.train_images,
+                                                 reference_distance=reference.ref_nn_distance),
+        }
 
 
 # ----------------------------------------------------------------------------- the models

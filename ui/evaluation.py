@@ -14,9 +14,8 @@ import streamlit as st
 
 import genlib
 import ui
-from genlib import metrics, scoreboard
+from genlib import scoreboard
 from genlib.classifier import Classifier, judge_for
-from genlib.gaussian import one_blas_thread
 
 N_NEIGHBOUR_VIEW = 10  # samples shown beside their nearest training digit
 LN10 = float(np.log(10))
@@ -51,27 +50,17 @@ def load_reference(data_key: str, kind: str, _mnist: genlib.MNIST) -> scoreboard
 @st.cache_data(show_spinner="Judging the samples...", max_entries=32)
 def _evaluate(samples: np.ndarray, labels, data_key: str, kind: str,
               _mnist: genlib.MNIST) -> dict:
-    """The panel's figures: scoreboard.evaluate_samples' measures, only those it shows (the
-    Frechet distance and recall, not shown, were a third of its time)."""
-    x = np.asarray(samples, np.float32)
-    if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
-        raise ValueError(f"samples must have shape (n, 28, 28) with n >= 1, got {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("samples contain NaN or infinite values")
+    """The panel's figures: scoreboard.evaluate_samples in its quick form (no Frechet
+    distance or recall, which the panel does not show), flattened for the cache."""
     judge, _ = load_judge(kind)
     ref = load_reference(data_key, kind, _mnist)
-    n_cmp = min(len(x), ref.n_compare)
-    with one_blas_thread():  # small products: threaded OpenBLAS spin-waits on a busy machine
-        pred, proba, feats = judge.predict_all(x)
-        mem = metrics.memorisation(x, ref.train_images, reference_distance=ref.ref_nn_distance)
-        diversity = metrics.diversity(feats[:n_cmp], ref.real_feats[:n_cmp]) if n_cmp >= 2 \
-            else None
-    cov = metrics.coverage(pred)
+    n_cmp = min(len(samples), ref.n_compare)  # diversity against as many real digits
+    ev = scoreboard.evaluate_samples(samples, judge, ref, labels, n_compare=n_cmp, quick=True)
+    cov, mem = ev["coverage"], ev["memorisation"]
     return {
-        "n": len(x), "entropy": cov.entropy, "shares": cov.shares, "missing": cov.missing,
-        "dominant": cov.dominant,
-        "consistency": None if labels is None else metrics.class_consistency(pred, labels),
-        "confidence": metrics.judge_confidence(proba), "diversity": diversity,
+        "n": ev["n"], "entropy": cov.entropy, "shares": cov.shares, "missing": cov.missing,
+        "dominant": cov.dominant, "consistency": ev["consistency"],
+        "confidence": ev["confidence"], "diversity": ev["diversity"],
         "ratio": mem.ratio, "nn_index": mem.index, "nn_distance": mem.distance,
         "ref_median": float(np.median(mem.reference_distance)),
     }
@@ -99,8 +88,6 @@ def quality_panel(samples, mnist: genlib.MNIST, key: str, labels=None,
             if x.ndim == 2 and x.shape == (28, 28):
                 x = x[None]
             y = None if labels is None else np.asarray(labels, np.int64).reshape(-1)
-            if y is not None and len(y) != len(x):
-                raise ValueError(f"{len(x)} samples but {len(y)} labels")
             data_key = dataset_key(mnist)
             r = _evaluate(x, y, data_key, mnist.kind, mnist)
             judge, judge_file = load_judge(mnist.kind)
