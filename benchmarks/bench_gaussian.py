@@ -10,6 +10,8 @@ from scipy import stats
 
 from benchmarks.common import apptest_rerun_time, median_time, served_browser
 from genlib import distributions as gd
+from ui import charts
+from ui import gaussian_view as gv
 
 PAGE = "pages/1_Gaussian_Explorer.py"
 
@@ -33,18 +35,19 @@ def rows():
                                     repeat=3),
                "unit": "s", "target": "(no closed-form ppf)"}
     yield {"benchmark": "pdf/cdf crosshair chart specs for one z",
-           "value": median_time(lambda: gd.crosshair_charts(dist, 0.3), repeat=20),
+           "value": median_time(lambda: charts.crosshair_charts(dist, 0.3), repeat=20),
            "unit": "s", "target": ""}
     s = gd.compare_samplers(dist, 100_000, 0)
     yield {"benchmark": "  samples + KS tests + chart specs for n = 100,000",
            "value": median_time(lambda: (gd.compare_samplers(dist, 100_000, 0),
-                                         gd.sample_charts(dist, s.z, s.x, s.x_direct),
-                                         gd.likelihood_charts(s.x, 200, 40)), repeat=5),
+                                         charts.sample_charts(dist, s.z, s.x, s.x_direct),
+                                         charts.likelihood_charts(
+                                             gd.likelihood_profiles(s.x, 200, 40))), repeat=5),
            "unit": "s", "target": ""}
     yield {"benchmark": "  the same three figures by matplotlib (PNG downloads only)",
-           "value": median_time(lambda: (gd.inverse_transform_png(dist, 0.3),
-                                         gd.sample_figure_png(dist, s.z, s.x, s.x_direct),
-                                         gd.likelihood_figure_png(s.x, 200, 40)), repeat=3),
+           "value": median_time(lambda: (gv.inverse_transform_png(dist, 0.3),
+                                         gv.sample_figure_png(dist, s.z, s.x, s.x_direct),
+                                         gv.likelihood_figure_png(s.x, 200, 40)), repeat=3),
            "unit": "s", "target": "(on click)"}
     yield from page_rows()
     yield from browser_rows()

@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["prepare_digit", "MAX_BYTES", "MAX_PIXELS"]
+__all__ = ["prepare_digit", "preview_png", "MAX_BYTES", "MAX_PIXELS"]
 
 MAX_BYTES = 20 * 1024 * 1024  # a phone photo is a few MB
 MAX_PIXELS = 50_000_000  # decoding more would take seconds and gigabytes
@@ -53,13 +53,56 @@ def _open(data: bytes):
     return img
 
 
-def _to_gray(img) -> np.ndarray:
-    """Grey levels in [0, 1]; transparent pixels take the colour of the background."""
-    from PIL import Image, ImageOps
+_EXIF_ORIENTATION = 0x0112
+# the transposition that undoes each EXIF orientation (as PIL.ImageOps.exif_transpose)
+_UNDO_ORIENTATION = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+                     6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
+_HIGH_DEPTH = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")  # more than 8 bits a channel
 
-    img = ImageOps.exif_transpose(img)  # phone photos carry their rotation in EXIF
+
+def _shrunk(img):
+    """The image at most ``_WORK_SIDE`` pixels a side, upright, in the mode it came in.
+
+    Shrinking comes first, so converting modes and every numpy array afterwards cost
+    ~_WORK_SIDE^2 values, not the photo's megapixels (a 49-megapixel RGBA image took 4-8 s
+    and 1.1 GB converted first). Palette and 1-bit images are converted before: PIL can only
+    shrink them by dropping pixels, which loses thin strokes.
+    """
+    from PIL import Image
+
+    try:
+        orientation = img.getexif().get(_EXIF_ORIENTATION)
+    except Exception:  # a damaged EXIF block: leave the image as it is
+        orientation = None
     if img.mode in ("P", "PA"):
         img = img.convert("RGBA")
+    elif img.mode == "1":
+        img = img.convert("L")
+    if max(img.size) > _WORK_SIDE:
+        img = img.copy() if img.readonly else img
+        img.thumbnail((_WORK_SIDE, _WORK_SIDE), Image.Resampling.BOX)
+    if orientation in _UNDO_ORIENTATION:  # phone photos carry their rotation in EXIF
+        img = img.transpose(getattr(Image.Transpose, _UNDO_ORIENTATION[orientation]))
+    return img
+
+
+def _high_depth_gray(img) -> np.ndarray:
+    """A 16-bit or 32-bit greyscale image in [0, 1], scaled by its nominal range (a 16-bit
+    PNG's 0..65535) rather than clipped at 255 as PIL's conversion to 8 bits does."""
+    gray = np.asarray(img, np.float64)
+    if img.mode == "F":
+        top = 1.0 if gray.max() <= 1 else 255.0 if gray.max() <= 255 else float(gray.max())
+    else:  # 16-bit modes; a 32-bit "I" is usually a 16-bit PNG or TIFF widened
+        top = 65535.0 if gray.max() <= 65535 else float(gray.max())
+    return np.clip(gray / top, 0, 1).astype(np.float32)
+
+
+def _to_gray(img) -> np.ndarray:
+    """Grey levels in [0, 1] of the shrunk image; transparent pixels take the colour of the
+    background."""
+    img = _shrunk(img)
+    if img.mode in _HIGH_DEPTH:
+        return _high_depth_gray(img)
     if "A" in img.getbands():
         rgba = img.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"), np.float32) / 255.0
@@ -70,12 +113,24 @@ def _to_gray(img) -> np.ndarray:
             ink = gray[alpha > 0.5]
             bg = 1.0 if ink.size == 0 or ink.mean() < 0.5 else 0.0
             gray = alpha * gray + (1 - alpha) * bg
-        img = Image.fromarray((gray * 255).round().astype(np.uint8), "L")
-    else:
-        img = img.convert("L")
-    if max(img.size) > _WORK_SIDE:
-        img.thumbnail((_WORK_SIDE, _WORK_SIDE), Image.Resampling.BOX)
-    return np.asarray(img, np.float32) / 255.0
+        return np.clip(gray, 0, 1)
+    return np.asarray(img.convert("L"), np.float32) / 255.0
+
+
+def preview_png(data: bytes) -> bytes:
+    """The uploaded image as an 8-bit PNG at most ``_WORK_SIDE`` pixels a side, upright: what
+    a page shows as "your image" (a browser, or Streamlit's JPEG encoder, cannot show every
+    mode an upload may have, e.g. 16-bit greyscale). Raises ValueError as prepare_digit."""
+    from PIL import Image
+
+    img = _shrunk(_open(data))
+    if img.mode in _HIGH_DEPTH:
+        img = Image.fromarray((_high_depth_gray(img) * 255).round().astype(np.uint8), "L")
+    elif img.mode not in ("L", "LA", "RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def prepare_digit(data: bytes) -> np.ndarray:

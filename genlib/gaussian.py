@@ -117,7 +117,6 @@ def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
 # One BLAS thread for the small matrices here (a 500 x 500 Cholesky, a 100-row product): on a
 # busy machine OpenBLAS's threads spin-wait, measured 10-50x slower. Fits use the cores by
 # running classes side by side instead.
-one_blas_thread = single_threaded  # the old name, still imported by ui/evaluation.py
 
 
 def _parallel_map(fn, *iterables) -> list:

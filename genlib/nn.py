@@ -5,11 +5,14 @@ arrays named ``"<layer name>/kernel"`` and ``"<layer name>/bias"``. The same spe
 the Keras model that trains (``genlib.vae``), so inference can run here in microseconds
 and match Keras to float32 round-off.
 
-Supported layer types (all channels-last, Keras' "same" padding):
+Supported layer types (all channels-last; convolutions use Keras' "same" padding unless
+a spec says ``"padding": "valid"``):
 
 - ``{"type": "dense", "name", "units", "activation"}``
-- ``{"type": "conv", "name", "filters", "kernel", "strides", "activation"}``
+- ``{"type": "conv", "name", "filters", "kernel", "strides", "padding", "activation"}``
 - ``{"type": "conv_transpose", "name", "filters", "kernel", "strides", "activation"}``
+- ``{"type": "maxpool", "pool"}``: max over ``pool x pool`` tiles (Keras' MaxPooling2D)
+- ``{"type": "dropout", "rate"}``: training only; the identity at inference
 - ``{"type": "flatten"}`` and ``{"type": "reshape", "shape": [h, w, c]}``
 """
 
@@ -20,8 +23,9 @@ from contextlib import contextmanager
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["forward", "single_threaded", "dense", "conv2d", "conv2d_transpose", "ACTIVATIONS",
-           "sigmoid", "softplus", "LEAK", "build_keras", "keras"]
+__all__ = ["forward", "single_threaded", "dense", "conv2d", "conv2d_transpose", "maxpool2d",
+           "ACTIVATIONS", "sigmoid", "softplus", "LEAK", "build_keras", "keras_layers",
+           "keras_weights", "set_keras_weights", "keras"]
 
 LEAK = 0.2  # every LeakyReLU in GenLab (Keras' own default is 0.3)
 
@@ -41,6 +45,13 @@ def single_threaded(active: bool = True):
         return
     try:
         if not _controller:
+            # A controller knows only the BLAS libraries loaded when it is made, and scipy
+            # brings its own OpenBLAS (numpy has another): load scipy's first, or it is never
+            # limited (a Cholesky in genlib.gaussian then ran threaded).
+            try:
+                import scipy.linalg.blas  # noqa: F401
+            except ImportError:  # pragma: no cover
+                pass
             from threadpoolctl import ThreadpoolController  # ships with scikit-learn
 
             _controller.append(ThreadpoolController())
@@ -90,21 +101,53 @@ def _same_pad(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
     return out, total // 2, total - total // 2
 
 
-def conv2d(x, kernel, bias, strides: int = 1):
-    """2-D convolution, "same" padding, as Keras' Conv2D.
+def _valid_size(size: int, kernel: int, stride: int) -> int:
+    """Output size of a "valid" (unpadded) window: every window lies inside the input."""
+    return (size - kernel) // stride + 1
 
-    x : (n, h, w, c_in); kernel : (k, k, c_in, c_out) -> (n, ceil(h/s), ceil(w/s), c_out)
+
+def conv2d(x, kernel, bias, strides: int = 1, padding: str = "same"):
+    """2-D convolution (Keras' cross-correlation), as Keras' Conv2D.
+
+    x : (n, h, w, c_in); kernel : (k, k, c_in, c_out) -> (n, oh, ow, c_out), where
+    ``oh = ceil(h / s)`` for ``padding="same"`` and ``(h - k) // s + 1`` for ``"valid"``.
+    ``bias=None`` adds nothing (a caller that pools first adds it to 4x fewer values).
     """
     n, h, w, c = x.shape
     k = kernel.shape[0]
-    oh, ph0, ph1 = _same_pad(h, k, strides)
-    ow, pw0, pw1 = _same_pad(w, k, strides)
-    xp = np.pad(x, ((0, 0), (ph0, ph1), (pw0, pw1), (0, 0)))
+    if padding == "same":
+        oh, ph0, ph1 = _same_pad(h, k, strides)
+        ow, pw0, pw1 = _same_pad(w, k, strides)
+        xp = np.pad(x, ((0, 0), (ph0, ph1), (pw0, pw1), (0, 0)))
+    elif padding == "valid":
+        oh, ow = _valid_size(h, k, strides), _valid_size(w, k, strides)
+        if oh < 1 or ow < 1:
+            raise ValueError(f"a {k} x {k} 'valid' convolution needs inputs of at least "
+                             f"{k} x {k}, got {h} x {w}")
+        xp = x
+    else:
+        raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
     win = sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::strides, ::strides][:, :oh, :ow]
     # win: (n, oh, ow, c, k, k) -> im2col rows (n*oh*ow, k*k*c) in the kernel's (k, k, c) order
     cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, k * k * c)
-    out = cols @ kernel.reshape(k * k * c, -1) + bias
+    out = cols @ kernel.reshape(k * k * c, -1)
+    if bias is not None:
+        out = out + bias
     return out.reshape(n, oh, ow, -1)
+
+
+def maxpool2d(x, pool: int = 2):
+    """Max over non-overlapping ``pool x pool`` tiles, as Keras' MaxPooling2D(pool) with its
+    defaults (strides = pool, "valid" padding: a last partial row or column is dropped).
+
+    x : (n, h, w, c) -> (n, h // pool, w // pool, c)
+    """
+    n, h, w, c = x.shape
+    oh, ow = h // pool, w // pool
+    if oh < 1 or ow < 1:
+        raise ValueError(f"a {pool} x {pool} max pool needs inputs of at least {pool} x {pool}, "
+                         f"got {h} x {w}")
+    return x[:, :oh * pool, :ow * pool].reshape(n, oh, pool, ow, pool, c).max(axis=(2, 4))
 
 
 def conv2d_transpose(x, kernel, bias, strides: int = 1):
@@ -191,12 +234,17 @@ def forward(spec: list[dict], weights: dict, x) -> np.ndarray:
         if kind == "reshape":
             x = x.reshape(len(x), *layer["shape"])
             continue
+        if kind == "maxpool":
+            x = maxpool2d(x, layer.get("pool", 2))
+            continue
+        if kind == "dropout":  # only active while training
+            continue
         kernel = weights[layer["name"] + "/kernel"]
         bias = weights[layer["name"] + "/bias"]
         if kind == "dense":
             x = dense(x, kernel, bias)
         elif kind == "conv":
-            x = conv2d(x, kernel, bias, layer.get("strides", 1))
+            x = conv2d(x, kernel, bias, layer.get("strides", 1), layer.get("padding", "same"))
         elif kind == "conv_transpose":
             x = conv2d_transpose(x, kernel, bias, layer.get("strides", 1))
         else:
@@ -238,11 +286,17 @@ def keras_layers(spec: list[dict], seed: int | None = None) -> list:
         if kind == "reshape":
             out.append(L.Reshape(tuple(layer["shape"])))
             continue
+        if kind == "maxpool":
+            out.append(L.MaxPooling2D(layer.get("pool", 2)))
+            continue
+        if kind == "dropout":
+            out.append(L.Dropout(layer["rate"]))
+            continue
         if kind == "dense":
             out.append(L.Dense(layer["units"], name=name, **init))
         elif kind == "conv":
             out.append(L.Conv2D(layer["filters"], layer["kernel"], strides=layer.get("strides", 1),
-                                padding="same", name=name, **init))
+                                padding=layer.get("padding", "same"), name=name, **init))
         elif kind == "conv_transpose":
             out.append(L.Conv2DTranspose(layer["filters"], layer["kernel"],
                                          strides=layer.get("strides", 1), padding="same",
@@ -263,13 +317,25 @@ def build_keras(spec: list[dict], input_shape: tuple, name: str, seed: int | Non
     return k.Sequential([k.Input(tuple(input_shape)), *keras_layers(spec, seed)], name=name)
 
 
+_NO_WEIGHTS = ("flatten", "reshape", "maxpool", "dropout")
+
+
 def keras_weights(model, spec: list[dict]) -> dict:
     """A Keras model's weights as the ``"<layer>/kernel"``, ``"<layer>/bias"`` dict of forward."""
     out = {}
     for layer in spec:
-        if layer["type"] in ("flatten", "reshape"):
+        if layer["type"] in _NO_WEIGHTS:
             continue
         kernel, bias = model.get_layer(layer["name"]).get_weights()
         out[layer["name"] + "/kernel"] = np.asarray(kernel, np.float32)
         out[layer["name"] + "/bias"] = np.asarray(bias, np.float32)
     return out
+
+
+def set_keras_weights(model, spec: list[dict], weights: dict) -> None:
+    """Load a ``"<layer>/kernel"``, ``"<layer>/bias"`` dict into a model built from ``spec``."""
+    for layer in spec:
+        if layer["type"] in _NO_WEIGHTS:
+            continue
+        name = layer["name"]
+        model.get_layer(name).set_weights([weights[name + "/kernel"], weights[name + "/bias"]])

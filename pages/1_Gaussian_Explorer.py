@@ -5,6 +5,8 @@ import streamlit as st
 
 import ui
 from genlib import distributions as gd
+from ui import charts
+from ui import gaussian_view as gv
 
 ui.setup_page("Gaussian Explorer", ":material/ssid_chart:")
 ss = st.session_state
@@ -16,8 +18,9 @@ def sampled(family: str, params: tuple, n: int, seed: int):
     """The seeded samples with their KS tests, and their charts (Vega-Lite specs)."""
     dist = gd.Dist(family, params)
     s = gd.compare_samplers(dist, n, seed)
-    lik = gd.likelihood_charts(s.x, **dist.kw) if family == "normal" and n > 1 else None
-    return s, gd.sample_charts(dist, s.z, s.x, s.x_direct), lik
+    lik = (charts.likelihood_charts(gd.likelihood_profiles(s.x, **dist.kw))
+           if family == "normal" and n > 1 else None)
+    return s, charts.sample_charts(dist, s.z, s.x, s.x_direct), lik
 
 
 @st.cache_data(max_entries=4, show_spinner="Drawing the figure...")
@@ -25,14 +28,14 @@ def figure_png(kind: str, family: str, params: tuple, z: float, n: int, seed: in
     """A figure as PNG for download, rendered by matplotlib only when asked for."""
     dist = gd.Dist(family, params)
     if kind == "inverse_transform":
-        return gd.inverse_transform_png(dist, z)
+        return gv.inverse_transform_png(dist, z)
     s = gd.compare_samplers(dist, n, seed)
     if kind == "histograms":
-        return gd.sample_figure_png(dist, s.z, s.x, s.x_direct, dpi=150)
-    return gd.likelihood_figure_png(s.x, **dist.kw, dpi=150)
+        return gv.sample_figure_png(dist, s.z, s.x, s.x_direct, dpi=150)
+    return gv.likelihood_figure_png(s.x, **dist.kw, dpi=150)
 
 
-def charts(specs: list[dict], prefix: str) -> None:
+def chart_row(specs: list[dict], prefix: str) -> None:
     for i, (col, spec) in enumerate(zip(st.columns(len(specs)), specs)):
         col.vega_lite_chart(spec, width="stretch", height=spec["height"], key=f"{prefix}{i}")
 
@@ -65,7 +68,7 @@ def set_params(dist: gd.Dist) -> None:
         ss[key(dist.family, name) + "_s"] = float(min(max(value, p.lo), p.hi))
 
 
-def set_state(view: gd.ViewState) -> None:
+def set_state(view: gv.ViewState) -> None:
     ss.update(g_dist=view.dist.family, g_z=view.z, g_n=view.n, g_seed=view.seed)
     set_params(view.dist)
 
@@ -98,7 +101,7 @@ def params_ui(family: str) -> dict:
 
 # A link reopens the exact view: read the URL once per visit (widget keys do not exist yet).
 if "g_dist" not in ss:
-    view, problems = gd.parse_state(st.query_params.to_dict())
+    view, problems = gv.parse_state(st.query_params.to_dict())
     set_state(view)
     ss["g_last_valid"] = view.dist
     ss["g_url_problems"] = problems
@@ -128,7 +131,7 @@ with controls:
         last = ss.get("g_last_valid")
         dist = last if last is not None and last.family == family else gd.default(family)
         st.error(f"{e}. Showing the last valid view, {dist}.", icon=":material/error:")
-    z = st.slider("Latent z, a point of U(0, 1)", gd.Z_MIN, gd.Z_MAX, step=0.0001,
+    z = st.slider("Latent z, a point of U(0, 1)", gv.Z_MIN, gv.Z_MAX, step=0.0001,
                   format="%.4f", key="g_z")
     x = float(dist.ppf(z))
     m1, m2 = st.columns(2)
@@ -136,7 +139,7 @@ with controls:
     m2.metric("x = ppf(z)", f"{x:.5g}")
 
 with picture:
-    pdf_spec, cdf_spec = gd.crosshair_charts(dist, z)
+    pdf_spec, cdf_spec = charts.crosshair_charts(dist, z)
     for spec, k in ((pdf_spec, "g_pdf_chart"), (cdf_spec, "g_cdf_chart")):
         st.vega_lite_chart(spec, width="stretch", height=spec["height"], key=k)
     lo, hi = dist.plot_range()
@@ -156,13 +159,13 @@ with picture:
 
 st.subheader("Sampling: n uniform zs in, n data points out")
 c1, c2, c3 = st.columns([2, 2, 3], vertical_alignment="bottom")
-n = c1.number_input("n, points to draw", 1, gd.PAGE_MAX_N, step=100, key="g_n")
+n = c1.number_input("n, points to draw", 1, gv.PAGE_MAX_N, step=100, key="g_n")
 seed = c2.number_input("seed", 0, 2**32 - 1, step=1, key="g_seed")
 c3.button("Draw a new sample", key="g_resample", icon=":material/casino:", type="primary",
           on_click=lambda: ss.update(g_seed=(ss["g_seed"] + 1) % 2**32))
 n, seed = int(n), int(seed)
 sample, sample_specs, likelihood_specs = sampled(dist.family, dist.params, n, seed)
-charts(sample_specs, "g_hist")
+chart_row(sample_specs, "g_hist")
 st.markdown(md_table({"sampler": ["inverse transform, x = ppf(z)", "numpy's own sampler"],
           "KS statistic D": [f"{sample.ks[0]:.4f}", f"{sample.ks_direct[0]:.4f}"],
           "p-value": [f"{sample.ks[1]:.3f}", f"{sample.ks_direct[1]:.3f}"]}))
@@ -194,7 +197,7 @@ else:
         f"estimates** $\\hat\\mu$ = mean = **{mu_hat:.4g}** (true {mu:g}) and $\\hat\\sigma$ "
         f"= std = **{sigma_hat:.4g}** (true {sigma:g}). The shaded band holds the values "
         "within 1.92 of the maximum: a 95% likelihood interval.")
-    charts(likelihood_specs, "g_lik")
+    chart_row(likelihood_specs, "g_lik")
     png_button("Likelihood figure (PNG)", "likelihood", *state)
     table = mle_table(dist.params, seed)
     st.markdown(
@@ -208,6 +211,6 @@ else:
               "σ/√n": [f"{r['se_mu']:.4f}" for r in table]}))
 
 # Keep the URL in step with the view (the last valid one), so a link reopens it exactly.
-query = gd.ViewState(dist, float(z), n, seed).to_query()
+query = gv.ViewState(dist, float(z), n, seed).to_query()
 if st.query_params.to_dict() != query:
     st.query_params.from_dict(query)

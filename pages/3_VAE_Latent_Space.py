@@ -8,7 +8,7 @@ import pyarrow as pa
 import streamlit as st
 
 import ui
-from genlib import vae, vae_train
+from genlib import digit_upload, vae, vae_train
 from ui import evaluation, vae_explorer
 from ui.vae_explorer import SPAN, STEP
 
@@ -248,7 +248,7 @@ with upload_tab:
         with ui.user_errors("Could not use that image: "):
             _, mean, png = ex.your_digit(file.file_id, file.getvalue())
             a, b, c = st.columns([1, 1, 2])
-            a.image(file.getvalue(), caption="Your image", width=200)
+            a.image(digit_upload.preview_png(file.getvalue()), caption="Your image", width=200)
             with b:
                 show_png(png, key="vae_yours", caption="As MNIST (top), reconstructed")
             c.dataframe(pd.DataFrame({"dimension": [f"z{k + 1}" for k in range(d)],

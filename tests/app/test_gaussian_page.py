@@ -88,6 +88,18 @@ def test_garbage_in_the_url_shows_a_message_and_a_valid_view():
     assert at.query_params["sigma"] == "40" and at.query_params["n"] == "1000"
 
 
+def test_one_bad_link_parameter_keeps_the_valid_ones():
+    """mu = 150 with sigma = -3: sigma is named and reset, mu = 150, z and n are kept (issue 18)."""
+    at = open_page(dist="normal", mu="150", sigma="-3", z="0.25", n="300")
+    text = " ".join(w.value for w in at.warning)
+    assert "sigma = -3" in text and "using sigma = 40" in text
+    assert (at.number_input(key="g_normal_mu").value,
+            at.number_input(key="g_normal_sigma").value) == (150, 40)
+    assert (at.slider(key="g_z").value, at.number_input(key="g_n").value) == (0.25, 300)
+    assert shown_x(at) == f"{float(gd.make('normal', mu=150, sigma=40).ppf(0.25)):.5g}"
+    assert at.query_params["mu"] == "150" and at.query_params["sigma"] == "40"
+
+
 def test_unknown_distribution_in_the_url_falls_back_to_the_normal():
     """dist=<garbage> names the problem and shows the normal."""
     at = open_page(dist="<script>")

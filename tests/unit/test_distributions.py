@@ -1,10 +1,13 @@
-"""genlib.distributions against scipy.stats: ppf/pdf/cdf, samplers, KS, likelihood, URL state."""
+"""genlib.distributions against scipy.stats: ppf/pdf/cdf, samplers, KS, likelihood; and the
+explorer's view of it (ui.gaussian_view: URL state, PNG figures; ui.charts: live charts)."""
 
 import numpy as np
 import pytest
 from scipy import optimize, stats
 
 from genlib import distributions as gd
+from ui import charts
+from ui import gaussian_view as gv
 
 FAMILIES = list(gd.FAMILIES)
 Z = np.concatenate([[1e-6, 1e-4], np.linspace(0.01, 0.99, 99), [1 - 1e-4]])
@@ -227,17 +230,20 @@ def test_sanity_checks_round_trip_for_other_families():
     assert all(r["ok"] and r["expected"] is None for r in rows)
 
 
+# ----------------------------------------------------------------------------- the view (ui)
+
+
 @pytest.mark.parametrize("family,params", MEMBERS, ids=IDS)
 def test_view_state_round_trips_through_the_query_string(family, params):
     """parse_state(state.to_query()) gives the same state back, with no problems."""
-    state = gd.ViewState(gd.make(family, **params), z=0.1234, n=42_000, seed=99)
-    back, problems = gd.parse_state(state.to_query())
+    state = gv.ViewState(gd.make(family, **params), z=0.1234, n=42_000, seed=99)
+    back, problems = gv.parse_state(state.to_query())
     assert problems == [] and back == state
 
 
 def test_empty_query_gives_the_default_view():
     """No query parameters: N(200, 40), the default z, n and seed."""
-    assert gd.parse_state({}) == (gd.ViewState(), [])
+    assert gv.parse_state({}) == (gv.ViewState(), [])
 
 
 @pytest.mark.parametrize("query,field", [
@@ -257,14 +263,14 @@ def test_empty_query_gives_the_default_view():
 ])
 def test_garbage_in_the_query_string_is_reported_and_replaced(query, field):
     """Each bad field yields a message saying why, and a valid default in its place."""
-    state, problems = gd.parse_state(query)
+    state, problems = gv.parse_state(query)
     assert len(problems) == 1 and field in problems[0]
     assert isinstance(state.dist, gd.Dist) and 0 < state.z < 1 and 1 <= state.n <= 100_000
 
 
 def test_query_values_given_as_lists_use_the_last():
     """Repeated keys (?n=5&n=7) use the last value."""
-    assert gd.parse_state({"n": ["5", "7"]})[0].n == 7
+    assert gv.parse_state({"n": ["5", "7"]})[0].n == 7
 
 
 def _layers(spec):
@@ -274,7 +280,7 @@ def _layers(spec):
 def test_crosshair_charts_put_x_at_ppf_of_z_and_shade_left_of_it():
     """The live pdf/cdf charts mark x = ppf(z), shade the pdf up to it, and label z and x."""
     dist = gd.default()
-    pdf_spec, cdf_spec = gd.crosshair_charts(dist, 0.8413)
+    pdf_spec, cdf_spec = charts.crosshair_charts(dist, 0.8413)
     x = float(dist.ppf(0.8413))
     rule = _layers(pdf_spec)["rule"]["data"]["values"][0]
     assert rule["x"] == pytest.approx(x) and rule["p"] == pytest.approx(float(dist.pdf(x)))
@@ -289,14 +295,14 @@ def test_crosshair_charts_put_x_at_ppf_of_z_and_shade_left_of_it():
 def test_crosshair_rejects_z_at_the_ends():
     """z = 0 or 1 (ppf = -inf/+inf for a normal) is refused with a reason."""
     with pytest.raises(ValueError, match="strictly between"):
-        gd.crosshair_charts(gd.default(), 1.0)
+        charts.crosshair_charts(gd.default(), 1.0)
 
 
 def test_sample_charts_are_densities_of_the_whole_sample():
     """Each histogram's bars integrate to the share of points on the chart (at most 1)."""
     dist = gd.default("cauchy")
     s = gd.compare_samplers(dist, 4_000, 0)
-    for spec, sample in zip(gd.sample_charts(dist, s.z, s.x, s.x_direct),
+    for spec, sample in zip(charts.sample_charts(dist, s.z, s.x, s.x_direct),
                             (s.z, s.x, s.x_direct)):
         bars = spec["layer"][0]["data"]["values"]
         area = sum((b["b"] - b["a"]) * b["d"] for b in bars)
@@ -308,7 +314,8 @@ def test_likelihood_charts_peak_at_zero_at_the_mle():
     """The relative log-likelihood curves reach ~0 next to the marked MLE."""
     x = gd.direct_sample(gd.default(), 2_000, 0)
     mu_hat, sigma_hat = gd.normal_mle(x)
-    for spec, hat in zip(gd.likelihood_charts(x, 200, 40), (mu_hat, sigma_hat)):
+    specs = charts.likelihood_charts(gd.likelihood_profiles(x, 200, 40))
+    for spec, hat in zip(specs, (mu_hat, sigma_hat)):
         curve = spec["layer"][1]["data"]["values"]
         best = max(curve, key=lambda r: r["ll"])
         assert best["ll"] == pytest.approx(0, abs=1e-2)
@@ -319,9 +326,9 @@ def test_figures_are_png():
     """The downloadable figures are PNG files."""
     dist = gd.default()
     s = gd.compare_samplers(dist, 500, 0)
-    for png in (gd.inverse_transform_png(dist, 0.3, dpi=50),
-                gd.sample_figure_png(dist, s.z, s.x, s.x_direct, dpi=50),
-                gd.likelihood_figure_png(s.x, 200, 40, dpi=50)):
+    for png in (gv.inverse_transform_png(dist, 0.3, dpi=50),
+                gv.sample_figure_png(dist, s.z, s.x, s.x_direct, dpi=50),
+                gv.likelihood_figure_png(s.x, 200, 40, dpi=50)):
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -332,3 +339,82 @@ def test_sample_csv_has_a_header_and_one_row_per_draw():
     assert lines[0] == "z,x_inverse_transform,x_numpy" and len(lines) == 26
     np.testing.assert_allclose([float(v) for v in lines[1].split(",")],
                                [s.z[0], s.x[0], s.x_direct[0]], rtol=1e-9)
+
+
+def test_a_bad_link_parameter_keeps_the_valid_ones():
+    """One bad parameter is dropped and named; the link's valid parameters are kept (issue 18)."""
+    state, problems = gv.parse_state({"dist": "normal", "mu": "150", "sigma": "-3", "z": "0.3"})
+    assert state.dist == gd.make("normal", mu=150, sigma=40) and state.z == 0.3
+    assert len(problems) == 1 and "sigma = -3" in problems[0] and "using sigma = 40" in problems[0]
+    state, problems = gv.parse_state({"dist": "gamma", "k": "3", "theta": "abc"})
+    assert state.dist == gd.make("gamma", k=3, theta=1)
+    assert len(problems) == 1 and "theta='abc'" in problems[0]
+
+
+def test_parameters_valid_alone_but_not_together_drop_the_fewest():
+    """a = 3, b = 1 (each fine, a >= b together): one is reset, the other kept, both named."""
+    state, problems = gv.parse_state({"dist": "uniform", "a": "3", "b": "1"})
+    assert state.dist == gd.make("uniform", a=0, b=1)
+    assert len(problems) == 1 and "a < b" in problems[0] and "using a = 0" in problems[0]
+    state, problems = gv.parse_state({"dist": "uniform", "a": "-5", "b": "zzz"})
+    assert state.dist == gd.make("uniform", a=-5, b=1) and len(problems) == 1
+
+
+@pytest.mark.parametrize("family,name,value,reason", [
+    ("normal", "sigma", 0.0, "must be > 0"),
+    ("normal", "mu", float("nan"), "NaN"),
+    ("gamma", "theta", "2", "must be a number"),
+    ("normal", "rate", 1.0, "no parameter 'rate'"),
+])
+def test_check_param_checks_one_parameter_alone(family, name, value, reason):
+    """check_param refuses a bad value with make's own reason; a good one comes back a float."""
+    with pytest.raises(ValueError, match=reason):
+        gd.check_param(family, name, value)
+    assert gd.check_param("uniform", "a", 7) == 7.0  # a alone: a < b is make's business
+
+
+def test_point_is_ppf_of_one_z_strictly_inside_the_unit_interval():
+    """Dist.point(z) = ppf(z); z = 0, 1 or NaN is refused with a reason."""
+    dist = gd.make("gamma", k=3, theta=2)
+    assert dist.point(0.25) == pytest.approx(float(stats.gamma(3, scale=2).ppf(0.25)), rel=1e-12)
+    for z in (0.0, 1.0):
+        with pytest.raises(ValueError, match="strictly between"):
+            dist.point(z)
+    with pytest.raises(ValueError, match="NaN"):
+        dist.point(float("nan"))
+
+
+def test_curve_marks_an_infinite_pdf_as_nan():
+    """Dist.curve gives evenly spaced xs and the pdf, NaN where the pdf is infinite."""
+    xs, pdf = gd.make("gamma", k=0.5, theta=1).curve(0.0, 2.0, 5)
+    np.testing.assert_allclose(xs, [0, 0.5, 1, 1.5, 2])
+    assert np.isnan(pdf[0]) and np.isfinite(pdf[1:]).all()
+
+
+def test_likelihood_profiles_are_the_log_likelihood_less_its_maximum():
+    """Each profile is sum(logpdf) along its grid minus the maximum, the other at its MLE."""
+    x = gd.direct_sample(gd.default(), 500, 5)
+    mu_hat, sigma_hat = stats.norm.fit(x)
+    prof_mu, prof_sigma = gd.likelihood_profiles(x, 200, 40, num=50)
+    best = stats.norm.logpdf(x, mu_hat, sigma_hat).sum()
+    want = stats.norm.logpdf(x[:, None], prof_mu.grid, sigma_hat).sum(0) - best
+    np.testing.assert_allclose(prof_mu.ll, want, rtol=1e-9, atol=1e-7)
+    assert (prof_mu.hat, prof_mu.true, prof_mu.other_hat) == pytest.approx((mu_hat, 200,
+                                                                            sigma_hat))
+    assert prof_sigma.param == "sigma" and prof_sigma.grid[0] == pytest.approx(16)
+    assert prof_sigma.ll.max() <= 1e-9
+
+
+def test_the_backend_draws_nothing():
+    """genlib.distributions holds no chart, URL state or figure, and imports no plotting."""
+    import subprocess
+    import sys
+
+    assert not {"ViewState", "parse_state", "crosshair_charts", "sample_figure_png"} & set(
+        dir(gd))
+    code = ("import sys, genlib.distributions as d; d.compare_samplers(d.default(), 9, 0); "
+            "print(sorted(m for m in ('matplotlib', 'streamlit', 'ui') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60, cwd=str(__import__("pathlib").Path(
+                             __file__).resolve().parents[2]))
+    assert out.stdout.strip() == "[]"

@@ -453,19 +453,3 @@ def test_fit_is_deterministic_across_threads(mnist):
     for fa, fb in zip(a.factors, b.factors):
         np.testing.assert_array_equal(fa.L, fb.L)
 
-
-def test_one_blas_thread_limits_scipys_blas_too():
-    """The BLAS limit covers scipy's own OpenBLAS even when genlib is imported first (a
-    controller made before scipy loaded would not know it, and potrf ran threaded)."""
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    code = ("import genlib.gaussian as g\n"
-            "from threadpoolctl import threadpool_info\n"
-            "with g.one_blas_thread():\n"
-            "    libs = [i for i in threadpool_info() if i['user_api'] == 'blas']\n"
-            "print(len(libs), all(i['num_threads'] == 1 for i in libs))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env=env,
-                         cwd=str(__import__("pathlib").Path(__file__).parents[2]))
-    assert out.stdout.split() == ["2", "True"]
