@@ -9,13 +9,19 @@ import streamlit as st
 
 import ui
 from genlib import digit_upload, vae, vae_train
-from ui import evaluation, vae_explorer
+from ui import evaluation, url, vae_explorer
 from ui.vae_explorer import SPAN, STEP
 
 mnist = ui.setup_page("VAE Latent Space", ":material/tune:")
 MODELS = {"tutorial": "Tutorial: dense, 4-D latent",
           "tutorial-small-kl": f"Tutorial with its tiny KL weight ({vae.TUTORIAL_BETA:g})",
           "conv": "Convolutional (better)"}
+DIGITS = list(range(10))
+# On a narrow screen Streamlit stacks columns in order: put the decoded digit first there.
+NARROW_CSS = """<style>@media (max-width: 640px) {
+  [data-testid="stHorizontalBlock"]:has(.st-key-vae_main_digit) { flex-direction: column; }
+  [data-testid="stColumn"]:has(.st-key-vae_main_digit) { order: -1; }
+}</style>"""
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -61,12 +67,13 @@ def model_ui() -> tuple:
     if trained:  # a model retrained on the last run: show it (before its widgets exist)
         st.session_state["vae_model"] = trained
         st.session_state[f"vae_mine_{trained}"] = True
-    default = st.query_params.get("model", "conv")
+    link = url.guard({"model": url.choice(names)})
+    # the default goes through session state only: a default index beside a value set in
+    # session state made Streamlit warn (with a stack trace) in the terminal
+    st.session_state.setdefault("vae_model", link.get("model", "conv"))
     left, mid, right = st.columns([2, 1, 2], vertical_alignment="bottom")
-    name = left.selectbox("Model", names, format_func=MODELS.get, key="vae_model",
-                          index=names.index(default) if default in names else 2)
-    if st.query_params.get("model") != name:
-        st.query_params["model"] = name
+    name = left.selectbox("Model", names, format_func=MODELS.get, key="vae_model")
+    url.follow("model", name, None)
     user_file = vae.user_weights_path(name)
     mine = user_file.exists() and mid.toggle("My retrained weights", key=f"vae_mine_{name}")
     stamp = user_file.stat().st_mtime_ns if mine else 0
@@ -83,6 +90,14 @@ def damaged_ui(name: str, error: ValueError) -> None:
              "folder and the damaged file is left as it is.", icon=":material/broken_image:")
 
 
+def jump_to_class(name: str, means) -> None:
+    """The digit control acts as ten buttons: apply the choice, then clear it."""
+    k = st.session_state.get("vae_jump")
+    if k is not None:
+        set_z(name, means[k])
+        st.session_state["vae_jump"] = None
+
+
 def set_z(name: str, values) -> None:
     for i, v in enumerate(np.clip(np.nan_to_num(values), -SPAN, SPAN)):
         st.session_state[f"vae_z_{name}_{i}"] = round(float(v), 2)
@@ -90,10 +105,14 @@ def set_z(name: str, values) -> None:
 
 def retrain_ui() -> None:
     st.subheader("Retrain on the data in use")
+    # the preset sits outside the form so that the latent size is disabled at once for the
+    # tutorial preset, whose latent size is fixed at 4
+    preset = st.columns(4)[0].selectbox("Preset", ["tutorial", "conv"], key="vae_t_preset")
     with st.form("vae_train_form", border=True):
-        a, b, c, e = st.columns(4)
-        preset = a.selectbox("Preset", ["tutorial", "conv"], key="vae_t_preset")
-        latent = b.slider("Latent size (conv)", *vae.LATENT_RANGE, 8, key="vae_t_latent")
+        b, c, e = st.columns(3)
+        latent = b.slider("Latent size", *vae.LATENT_RANGE, 8, key="vae_t_latent",
+                          disabled=preset != "conv",
+                          help="The convolutional preset only; the tutorial's latent is 4-D.")
         tiny = c.radio("KL weight", ["1 (the true ELBO)", f"{vae.TUTORIAL_BETA:g} (tutorial)"],
                        key="vae_t_beta").startswith("1 ") is False
         epochs = e.number_input("Epochs", 1, 200, 20 if preset == "tutorial" else 10,
@@ -126,6 +145,7 @@ def retrain_ui() -> None:
 
 
 st.title("VAE latent space: steer the code, watch the digit")
+st.html(NARROW_CSS)
 name, mine, stamp, info = model_ui()
 key = (name, mine, stamp, str(vae.shipped_path(name)))
 try:
@@ -157,15 +177,18 @@ def slider(i: int) -> float:
 @st.fragment
 def explorer() -> None:
     """Sliders, the decoded digit and the latent grid: a slider move reruns only this."""
-    cols = st.columns([1] * 10 + [1.7, 1.5], gap="small")
-    for k in range(10):
-        cols[k].button(str(k), key=f"vae_jump_{k}", on_click=set_z, args=(name, means[k]),
-                       help=f"Jump to the mean encoding of the training {k}s", width="stretch")
-    cols[10].button("Random", key="vae_random", help="Draw z from the prior N(0, I)",
-                    icon=":material/casino:", width="stretch",
-                    on_click=lambda: set_z(name, np.random.default_rng().standard_normal(d)))
-    cols[11].button("Reset", key="vae_reset", on_click=set_z, args=(name, np.zeros(d)),
-                    icon=":material/restart_alt:", width="stretch")
+    # one segmented control, not ten buttons: on a phone ten columns stacked into ten
+    # full-width rows above the digit; the control wraps onto a line or two instead
+    jump, rand, reset = st.columns([6, 1.2, 1.1], vertical_alignment="bottom")
+    jump.segmented_control("Jump to a digit's mean code", DIGITS, key="vae_jump",
+                           on_change=jump_to_class, args=(name, means), width="stretch",
+                           help="Sets the sliders to the mean encoding of that digit's "
+                                "training examples")
+    rand.button("Random", key="vae_random", help="Draw z from the prior N(0, I)",
+                icon=":material/casino:", width="stretch",
+                on_click=lambda: set_z(name, np.random.default_rng().standard_normal(d)))
+    reset.button("Reset", key="vae_reset", on_click=set_z, args=(name, np.zeros(d)),
+                 icon=":material/restart_alt:", width="stretch")
     sliders, digit, grid = st.columns([2.6, 2.6, 3], gap="large")
     z = np.zeros(d, np.float32)
     inner = sliders.columns(2 if len(ex.active) > 4 else 1)
@@ -178,9 +201,11 @@ def explorer() -> None:
                        "the decoder learnt to ignore them.")
             for i in ex.unused:
                 z[i] = slider(i)
-    sliders.caption("Shading under a slider: where the training digits are encoded along "
-                    "that dimension. The slider spans ±3 prior standard deviations.")
-    with digit:
+    sliders.caption(f"Sliders in order of how much the training digits spread along each "
+                    f"dimension (z{order[0] + 1} the most): the first ones change the digit "
+                    "most. Shading under a slider: where the training digits are encoded "
+                    "along it. Each spans ±3 prior standard deviations.")
+    with digit, st.container(key="vae_main_digit"):
         ui.show_grid(model.decode(z), 1, key="vae_digit", scale=12,
                      caption="The decoder's image of z (its pixel means)")
     with grid:
@@ -197,7 +222,7 @@ def explorer() -> None:
 
 
 with explore:
-    if ex.outside > 0.2:
+    if ex.outside > 0.2 and model.beta < 1:  # only the small KL weight explains it
         st.info(f"{ex.outside:.0%} of the training digits are encoded outside the sliders' "
                 "±3 range: with a small KL weight nothing pulls the codes towards the prior "
                 "N(0, I), so the places the prior samples from decode to blurs "

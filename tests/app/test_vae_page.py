@@ -81,13 +81,13 @@ def test_the_grid_follows_the_other_sliders_and_frames_its_own(at):
 
 
 def test_jump_to_class_sets_sliders_to_the_class_mean(at):
-    """The '3' button puts every slider at the mean encoding of the training 3s."""
+    """Choosing 3 puts every slider at the mean encoding of the training 3s."""
     from genlib import load_mnist
 
     mnist = load_mnist("sample")
     model = vae.load_model("conv")
     want = vae.class_means(model.encode(mnist.train.images)[0], mnist.train.labels)[3]
-    at.button(key="vae_jump_3").click().run()
+    at.segmented_control(key="vae_jump").set_value(3).run()
     got = [at.slider(key=f"vae_z_conv_{i}").value for i in range(model.latent_dim)]
     np.testing.assert_allclose(got, np.clip(want, -3, 3), atol=0.006)
 
@@ -184,3 +184,46 @@ def test_retraining_saves_to_the_cache_dir_and_shows_the_new_model(tmp_path, mon
     assert vae.shipped_path("tutorial").read_bytes() == shipped
     assert at.toggle(key="vae_mine_tutorial").value is True
     assert vae.load_model("tutorial", mine, fallback=False).manifest["epochs"] == 1
+
+
+def _infos(at) -> str:
+    return " ".join(i.value for i in at.info)
+
+
+def test_small_kl_explanation_only_for_a_small_kl_model():
+    """The 'small KL weight' note appears for the tiny-KL model, never for a beta = 1 model."""
+    assert "small KL weight" not in _infos(_open("tutorial"))
+    assert "small KL weight" not in _infos(_open("conv"))
+    assert "small KL weight" in _infos(_open("tutorial-small-kl"))
+
+
+def test_latent_size_is_disabled_for_the_tutorial_preset():
+    """The tutorial preset's latent is 4-D: its latent-size slider cannot be moved."""
+    at = _open("conv")
+    at.selectbox(key="vae_t_preset").set_value("tutorial").run()
+    assert at.slider(key="vae_t_latent").disabled
+    at.selectbox(key="vae_t_preset").set_value("conv").run()
+    assert not at.slider(key="vae_t_latent").disabled
+
+
+def test_switching_to_a_retrained_model_logs_no_session_state_warning(caplog):
+    """Selecting the model through session state (after a retrain) warns nothing."""
+    at = _open("conv")
+    at.session_state["vae_trained"] = "tutorial"
+    with caplog.at_level("WARNING"):
+        at.run()
+    assert not at.exception
+    assert at.selectbox(key="vae_model").value == "tutorial"
+    assert not [r for r in caplog.records if "Session State" in r.getMessage()]
+
+
+def test_a_bad_model_in_the_link_is_named_and_the_default_shown():
+    """?model=nonsense: a warning names it and the convolutional model opens."""
+    at = _open("nonsense")
+    assert "model" in " ".join(w.value for w in at.warning)
+    assert at.selectbox(key="vae_model").value == "conv"
+
+
+def test_slider_order_is_explained(at):
+    """The caption under the sliders says why z-dimensions come in this order."""
+    assert any("in order of how much" in c.value for c in at.caption)
