@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genlib.nn import single_threaded
+from genlib.protocol import Samples
 
 __all__ = [
     "ClassConditionalGaussian",
@@ -556,8 +557,9 @@ class _ClassConditional:
 
         Returns
         -------
-        images : float32 (n_samples, 28, 28), in [0, 1] unless ``clip=False``
-        labels : int64 (n_samples,)
+        Samples(images, labels) (the model protocol; unpacks as a pair):
+        images float32 (n_samples, 28, 28), in [0, 1] unless ``clip=False``;
+        labels int64 (n_samples,)
         """
         rng = np.random.default_rng(rng)
         labels = self.sample_labels(n_samples, rng, prior)
@@ -565,7 +567,7 @@ class _ClassConditional:
         for k in np.unique(labels):
             rows = np.flatnonzero(labels == k)
             images[rows] = self._sample_class(self._class_index(k), len(rows), rng)[0]
-        return self._finish(images, clip), labels
+        return Samples(self._finish(images, clip), labels)
 
     def class_log_likelihood(self, X) -> np.ndarray:
         """log p(x | y) for every image and class: float64 (n, n_classes)."""

@@ -22,21 +22,25 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib
 import io
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from genlib import metrics
+from genlib.protocol import Samples, check_n_samples
 
 __all__ = [
     "Reference",
     "ModelSpec",
     "MODELS",
+    "register",
+    "ClassMeans",
     "REFERENCE_ROWS",
     "prepare_reference",
     "evaluate_samples",
@@ -172,86 +176,64 @@ def evaluate_samples(samples, judge, reference: Reference, labels=None,
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How the scoreboard builds, samples and scores one model.
+    """One scoreboard row: a model, named, in a family, and how to get it.
 
-    ``make(mnist)`` returns the model (fitted or loaded); ``sample(model, n, rng)`` returns
-    (images, intended labels or None); ``likelihood(model, images, rng)`` returns a dict
-    with ``nll`` (nats per digit), ``kind`` (what the figure is) and optionally ``elbo``
-    (the negative ELBO, nats per digit);
-    ``weights`` names shipped weight files (their hashes version the row).
+    ``make(mnist)`` fits or loads the model; after that the scoreboard uses only the model
+    protocol (see :mod:`genlib`): ``model.sample(n, rng=rng, **sample_kwargs)`` returns
+    ``Samples(images, labels)``, and the held-out likelihood is exact where the model has
+    ``score_samples`` (a density) unless ``likelihood(model, images, rng)`` says otherwise
+    (a dict with ``nll`` in nats per digit, ``kind``, optionally ``elbo``). ``weights``
+    names shipped weight files (their hashes version the row).
     """
 
     name: str
     family: str
-    make: Callable
-    sample: Callable
-    likelihood: Callable | None = None
+    make: Callable | None
     weights: tuple = ()
+    sample_kwargs: dict = field(default_factory=dict)
+    likelihood: Callable | None = None
     note: str = ""
 
 
-def _real_sample(reference: Reference, n: int):
-    return reference.real_images[:n], reference.real_labels[:n]
+class ClassMeans:
+    """The reference that is on the data's support and has no diversity at all: each sample
+    is one of the ten class-mean images (the class drawn uniformly)."""
+
+    def fit(self, images, labels) -> ClassMeans:
+        images, labels = np.asarray(images, np.float32), np.asarray(labels)
+        self.means_ = np.stack([images[labels == k].mean(0) if np.any(labels == k)
+                                else np.zeros((28, 28), np.float32) for k in range(10)])
+        return self
+
+    def sample(self, n_samples: int, rng=None) -> Samples:
+        labels = np.random.default_rng(rng).integers(0, 10, size=check_n_samples(n_samples))
+        return Samples(self.means_[labels], labels)
 
 
-def _class_means_make(mnist):
-    tr = mnist.train
-    return np.stack([tr.images[tr.labels == k].mean(0) if np.any(tr.labels == k)
-                     else np.zeros((28, 28), np.float32) for k in range(10)]).astype(np.float32)
-
-
-def _class_means_sample(means, n, rng):
-    labels = rng.integers(0, 10, size=n)
-    return means[labels], labels
-
-
-def _gaussian_make(covariance, **kw):
+def fitted(family_class: str, **params) -> Callable:
+    """``make`` for a model fitted on the training digits: ``"genlib.gaussian:Name"``."""
     def make(mnist):
-        from genlib.gaussian import ClassConditionalGaussian
-
-        return ClassConditionalGaussian(covariance=covariance, **kw).fit(
-            mnist.train.images, mnist.train.labels)
+        module, name = family_class.split(":")
+        cls = getattr(importlib.import_module(module), name)
+        return cls(**params).fit(mnist.train.images, mnist.train.labels)
     return make
 
 
-def _mixture_make(n_components=3, covariance="diag", **kw):
+def pretrained(family_class: str, preset: str) -> Callable:
+    """``make`` for a model loaded from its shipped weights: ``"genlib.vae:VAE"``."""
     def make(mnist):
-        from genlib.gaussian import ClassConditionalMixture
-
-        return ClassConditionalMixture(n_components=n_components, covariance=covariance,
-                                       **kw).fit(mnist.train.images, mnist.train.labels)
+        module, name = family_class.split(":")
+        return getattr(importlib.import_module(module), name).load_pretrained(preset)
     return make
 
 
-def _cc_sample(model, n, rng):
-    images, labels = model.sample(n, rng=rng, prior="uniform")
-    return images, labels
-
-
-def _exact_nll(model, images, rng):
+def exact_likelihood(model, images, rng) -> dict:
     return {"nll": float(-np.mean(model.score_samples(images))),
             "kind": "exact; a continuous density (can be negative)"}
 
 
-def _vae_path(preset):
-    from genlib import vae
-
-    return vae.shipped_path(preset)
-
-
-def _vae_make(preset):
-    def make(mnist):
-        from genlib import vae
-
-        return vae.load_model(preset)
-    return make
-
-
-def _unconditional_sample(model, n, rng):
-    return model.sample(n, rng=rng)
-
-
-def _vae_nll(k: int):
+def vae_bound(k: int) -> Callable:
+    """The VAE's importance-weighted bound with ``k`` samples, and its -ELBO."""
     def nll(model, images, rng):
         return {"nll": float(model.importance_weighted_bound(images, k=k, rng=rng)),
                 "elbo": float(model.negative_elbo(images, rng=rng)["total"]),
@@ -259,48 +241,48 @@ def _vae_nll(k: int):
     return nll
 
 
-def _gan_make(preset):
-    def make(mnist):
-        from genlib import gan
-
-        return gan.load_checkpoint(gan.shipped_checkpoint_path(preset))
-    return make
-
-
 def _weights_dir() -> Path:
     return Path(__file__).resolve().parent / "weights"
 
 
 REFERENCE_ROWS = ("Real held-out digits", "Class means (10 images)")
+_GAUSSIAN = "genlib.gaussian:ClassConditionalGaussian"
+_MIXTURE = "genlib.gaussian:ClassConditionalMixture"
+_UNIFORM = {"prior": "uniform"}  # every digit equally often, as the class means row
 
-MODELS: dict[str, ModelSpec] = {s.name: s for s in [
-    ModelSpec("Real held-out digits", "reference", make=lambda mnist: None, sample=None,
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a row to the scoreboard (a new family needs one call, nothing else)."""
+    MODELS[spec.name] = spec
+    return spec
+
+
+for _spec in [
+    ModelSpec("Real held-out digits", "reference", None,
               note="real digits no model saw: the best any model can score"),
-    ModelSpec("Class means (10 images)", "reference", make=_class_means_make,
-              sample=_class_means_sample,
+    ModelSpec("Class means (10 images)", "reference", fitted("genlib.scoreboard:ClassMeans"),
               note="each sample is one of ten mean images: on-support, zero diversity"),
-    ModelSpec("Gaussian, full covariance", "Gaussian", make=_gaussian_make("full"),
-              sample=_cc_sample, likelihood=_exact_nll),
-    ModelSpec("Gaussian, diagonal", "Gaussian", make=_gaussian_make("diag"),
-              sample=_cc_sample, likelihood=_exact_nll),
-    ModelSpec("Gaussian, PCA (rank 20)", "Gaussian", make=_gaussian_make("pca", rank=20),
-              sample=_cc_sample, likelihood=_exact_nll),
+    ModelSpec("Gaussian, full covariance", "Gaussian", fitted(_GAUSSIAN, covariance="full"),
+              sample_kwargs=_UNIFORM),
+    ModelSpec("Gaussian, diagonal", "Gaussian", fitted(_GAUSSIAN, covariance="diag"),
+              sample_kwargs=_UNIFORM),
+    ModelSpec("Gaussian, PCA (rank 20)", "Gaussian",
+              fitted(_GAUSSIAN, covariance="pca", rank=20), sample_kwargs=_UNIFORM),
     ModelSpec("Gaussian mixture (3 per class, diagonal)", "Gaussian",
-              make=_mixture_make(3, "diag"), sample=_cc_sample, likelihood=_exact_nll),
-    ModelSpec("VAE, tutorial", "VAE", make=_vae_make("tutorial"),
-              sample=_unconditional_sample, likelihood=_vae_nll(50),
-              weights=("vae_tutorial.npz",)),
-    ModelSpec("VAE, tutorial with tiny KL weight", "VAE", make=_vae_make("tutorial-small-kl"),
-              sample=_unconditional_sample, likelihood=_vae_nll(50),
-              weights=("vae_tutorial_small_kl.npz",)),
-    ModelSpec("VAE, convolutional", "VAE", make=_vae_make("conv"),
-              sample=_unconditional_sample, likelihood=_vae_nll(20),
-              weights=("vae_conv.npz",)),
-    ModelSpec("GAN, MLP", "GAN", make=_gan_make("mlp"), sample=_unconditional_sample,
-              weights=("gan_mlp.npz",)),
-    ModelSpec("GAN, DCGAN", "GAN", make=_gan_make("dcgan"), sample=_unconditional_sample,
-              weights=("gan_dcgan.npz",)),
-]}
+              fitted(_MIXTURE, n_components=3, covariance="diag"), sample_kwargs=_UNIFORM),
+    ModelSpec("VAE, tutorial", "VAE", pretrained("genlib.vae:VAE", "tutorial"),
+              ("vae_tutorial.npz",), likelihood=vae_bound(50)),
+    ModelSpec("VAE, tutorial with tiny KL weight", "VAE",
+              pretrained("genlib.vae:VAE", "tutorial-small-kl"),
+              ("vae_tutorial_small_kl.npz",), likelihood=vae_bound(50)),
+    ModelSpec("VAE, convolutional", "VAE", pretrained("genlib.vae:VAE", "conv"),
+              ("vae_conv.npz",), likelihood=vae_bound(20)),
+    ModelSpec("GAN, MLP", "GAN", pretrained("genlib.gan:GAN", "mlp"), ("gan_mlp.npz",)),
+    ModelSpec("GAN, DCGAN", "GAN", pretrained("genlib.gan:GAN", "dcgan"), ("gan_dcgan.npz",)),
+]:
+    register(_spec)
 
 
 def available_models(kind: str = "sample") -> list[str]:
@@ -332,7 +314,8 @@ def load_model(name: str, mnist):
     """Build (fit or load) the model of one row."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-    return MODELS[name].make(mnist)
+    make = MODELS[name].make
+    return None if make is None else make(mnist)
 
 
 def _rng_for(name: str, seed: int) -> np.random.Generator:
@@ -354,17 +337,19 @@ def score_model(name: str, model, reference: Reference, judge, n_samples: int = 
     rng = _rng_for(name, seed)
     t0 = time.perf_counter()
     if name == REFERENCE_ROWS[0]:
-        images, labels = _real_sample(reference, n_samples)
+        images, labels = reference.real_images[:n_samples], reference.real_labels[:n_samples]
     else:
-        images, labels = spec.sample(model, n_samples, rng)
+        images, labels = model.sample(n_samples, rng=rng, **spec.sample_kwargs)
     images = np.clip(np.asarray(images, np.float32).reshape(-1, 28, 28), 0.0, 1.0)
     sample_seconds = time.perf_counter() - t0
     ev = evaluate_samples(images, judge, reference, labels,
                           n_compare=min(n_samples, reference.n_compare))
     lik = {}
-    if likelihood and spec.likelihood is not None:
+    measure = spec.likelihood or (exact_likelihood if hasattr(model, "score_samples")
+                                  else None)
+    if likelihood and measure is not None:
         # the reference half R: the same held-out digits for every model
-        lik = spec.likelihood(model, reference.ref_images, rng)
+        lik = measure(model, reference.ref_images, rng)
     nll = lik.get("nll")
     cov, mem = ev["coverage"], ev["memorisation"]
     flags = []
