@@ -445,3 +445,97 @@ def to_csv(rows: list[dict]) -> str:
     for r in rows:
         w.writerow([_fmt(r.get(k)) for k in keys])
     return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------- the shipped table
+# The Compare page opens with the table for the shipped models on the sample, computed once by
+# ``python -m genlib.scoreboard`` and shipped beside the weights (genlib.checkpoints format:
+# the figures in the manifest, each row's first 16 samples in the arrays). A row is used only
+# while its model version (code and weights) and the dataset are those it was computed with.
+
+SHIPPED_TABLE = "scoreboard.npz"
+_NUMBERS = [k for k in COLUMNS if k not in ("model", "family", "likelihood_kind", "flags")]
+
+
+def _plain(row: dict) -> dict:
+    out = {k: v for k, v in row.items() if k not in ("samples", "shares")}
+    out = {k: (None if v is None else float(v) if isinstance(v, (float, np.floating)) else
+               int(v) if isinstance(v, (int, np.integer)) else v) for k, v in out.items()}
+    out["shares"] = [float(x) for x in np.asarray(row["shares"])]
+    return out
+
+
+def save_table(rows: list[dict], path, mnist, n_samples: int, seed: int,
+               likelihood: bool) -> dict:
+    """Write rows (with their model versions and the dataset's fingerprint) as a checkpoint."""
+    from genlib import checkpoints
+
+    arrays = {f"samples/{i}": (np.clip(r["samples"], 0, 1) * 255).round().astype(np.uint8)
+              for i, r in enumerate(rows)}
+    manifest = {"family": "scoreboard", "preset": "shipped models", "code": CODE_VERSION,
+                "data_source": mnist.source, "data_kind": mnist.kind,
+                "data_fingerprint": mnist.fingerprint(), "n_samples": int(n_samples),
+                "seed": int(seed), "likelihood": bool(likelihood),
+                "date": time.strftime("%Y-%m-%d"),
+                "rows": [{**_plain(r), "version": model_version(r["model"])} for r in rows]}
+    return checkpoints.write(path, arrays, manifest)
+
+
+def load_table(mnist, n_samples: int, seed: int, likelihood: bool, path=None) -> dict:
+    """The shipped rows that still hold for this dataset and these settings, by model name.
+
+    A row whose model changed since (code or weights), or a table for other data or other
+    settings, is left out: the page computes those. A damaged file gives no rows.
+    """
+    from genlib import checkpoints
+
+    path = Path(path) if path is not None else _weights_dir() / SHIPPED_TABLE
+    if not path.exists():
+        return {}
+    manifest, arrays = checkpoints.read(path, family="scoreboard")
+    same = (manifest.get("code") == CODE_VERSION
+            and manifest.get("data_fingerprint") == mnist.fingerprint()
+            and (manifest.get("n_samples"), manifest.get("seed"), manifest.get("likelihood"))
+            == (int(n_samples), int(seed), bool(likelihood)))
+    if not same:
+        return {}
+    out = {}
+    for i, r in enumerate(manifest.get("rows", [])):
+        name = r.get("model")
+        if name in MODELS and r.get("version") == model_version(name):
+            samples = arrays.get(f"samples/{i}", np.zeros((0, 28, 28), np.uint8))
+            out[name] = {**r, "shares": np.asarray(r["shares"]),
+                         "samples": samples.astype(np.float32) / 255}
+    return out
+
+
+def cli(argv: list[str]) -> None:
+    """``python -m genlib.scoreboard [--n 1000] [--seed 0] [--no-likelihood] [--output P]``:
+    score every shipped model on the sample and write the table the Compare page opens with."""
+    import argparse
+
+    from genlib.classifier import judge_for
+    from genlib.data import load_mnist
+
+    ap = argparse.ArgumentParser(prog="python -m genlib.scoreboard", description=cli.__doc__)
+    ap.add_argument("--n", type=int, default=1000, help="samples per model")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-likelihood", action="store_true")
+    ap.add_argument("--output", default=str(_weights_dir() / SHIPPED_TABLE))
+    ap.add_argument("--csv", action="store_true", help="also print the table as CSV")
+    args = ap.parse_args(argv)
+    mnist = load_mnist("sample")
+    judge, _ = judge_for(mnist.kind)
+    t0 = time.perf_counter()
+    rows = compute_scoreboard(mnist, judge, args.n, args.seed, likelihood=not args.no_likelihood,
+                              progress=lambda f, m: print(f"[{f:4.0%}] {m}", flush=True))
+    save_table(rows, args.output, mnist, args.n, args.seed, not args.no_likelihood)
+    print(f"wrote {args.output} ({len(rows)} rows, {time.perf_counter() - t0:.1f} s)")
+    if args.csv:
+        print(to_csv(rows), end="")
+
+
+if __name__ == "__main__":
+    import sys
+
+    cli(sys.argv[1:])

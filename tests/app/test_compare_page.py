@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from genlib import scoreboard as sb
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/5_Compare_Models.py"
 FAST = ["Real held-out digits", "Class means (10 images)", "Gaussian, diagonal"]
@@ -26,11 +28,63 @@ def _compute(at, names=FAST, n=100):
     return at
 
 
-def test_first_render_explains_and_waits_for_the_button(at):
-    """The page opens fast with its controls and an invitation to compute, no table yet."""
+def test_first_render_shows_the_shipped_table_at_once(at):
+    """The page opens with the shipped models' table (python -m genlib.scoreboard), no wait."""
     assert at.button(key="cmp_go")
-    assert not at.dataframe
-    assert any("Compute the scoreboard" in i.value for i in at.info)
+    df = at.dataframe[0].value
+    assert list(df["model"]) == sb.available_models("sample")
+    assert any("python -m genlib.scoreboard" in c.value for c in at.caption)
+
+
+def test_shipped_rows_equal_freshly_computed_ones(at):
+    """A shipped row is what scoring that model now gives (same data, seed, n)."""
+    from genlib import load_mnist
+    from genlib.classifier import load_classifier
+
+    mnist, judge = load_mnist("sample"), load_classifier()
+    shipped = at.dataframe[0].value.set_index("model")
+    name = "Gaussian, diagonal"
+    fresh = sb.score_model(name, sb.load_model(name, mnist), sb.prepare_reference(mnist, judge),
+                           judge, 1000, 0)
+    assert abs(shipped.loc[name, "frechet"] - fresh["frechet"]) < 1e-6
+
+
+def test_a_changed_model_is_recomputed_not_taken_from_the_shipped_table(monkeypatch):
+    """A row whose model version changed since shipping is scored afresh; the rest are not."""
+    real = sb.model_version
+    monkeypatch.setattr(sb, "model_version",
+                        lambda name: "changed" if name == "Gaussian, diagonal" else real(name))
+    from genlib import load_mnist
+
+    ready = sb.load_table(load_mnist("sample"), 1000, 0, True)
+    assert "Gaussian, diagonal" not in ready and "Gaussian, full covariance" in ready
+
+
+def test_a_damaged_shipped_table_falls_back_to_computing(tmp_path, monkeypatch):
+    """A table whose bytes do not match its manifest is refused by name; rows are computed."""
+    import shutil
+
+    for f in ("scoreboard.npz", "scoreboard.json"):
+        shutil.copy(sb._weights_dir() / f, tmp_path / f)
+    data = bytearray((tmp_path / "scoreboard.npz").read_bytes())
+    data[100] ^= 0xFF
+    (tmp_path / "scoreboard.npz").write_bytes(bytes(data))
+    from genlib import load_mnist
+
+    with pytest.raises(ValueError, match="damaged or replaced"):
+        sb.load_table(load_mnist("sample"), 1000, 0, True, path=tmp_path / "scoreboard.npz")
+    import streamlit as st
+
+    monkeypatch.setattr(sb, "SHIPPED_TABLE", str(tmp_path / "scoreboard.npz"))
+    st.cache_data.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / PAGE), default_timeout=120).run()
+        assert not at.exception
+        assert any("scoreboard" in w.value and "damaged" in w.value for w in at.warning)
+        _compute(at)  # the button still scores the rows
+        assert list(at.dataframe[0].value["model"]) == FAST
+    finally:
+        st.cache_data.clear()
 
 
 def test_scoreboard_has_one_row_per_chosen_model(at):
