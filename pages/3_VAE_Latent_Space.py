@@ -9,7 +9,7 @@ import streamlit as st
 
 import ui
 from genlib import digit_upload, vae, vae_train
-from ui import evaluation, url, vae_explorer
+from ui import evaluation, url, vae_explorer, warmup
 from ui.vae_explorer import SPAN, STEP
 
 mnist = ui.setup_page("VAE Latent Space", ":material/tune:")
@@ -107,7 +107,10 @@ def retrain_ui() -> None:
     st.subheader("Retrain on the data in use")
     # the preset sits outside the form so that the latent size is disabled at once for the
     # tutorial preset, whose latent size is fixed at 4
-    preset = st.columns(4)[0].selectbox("Preset", ["tutorial", "conv"], key="vae_t_preset")
+    # touching the preset starts loading TensorFlow in the background (the page itself only
+    # decodes with numpy and never waits for it)
+    preset = st.columns(4)[0].selectbox("Preset", ["tutorial", "conv"], key="vae_t_preset",
+                                        on_change=warmup.start)
     with st.form("vae_train_form", border=True):
         b, c, e = st.columns(3)
         latent = b.slider("Latent size", *vae.LATENT_RANGE, 8, key="vae_t_latent",
@@ -129,6 +132,9 @@ def retrain_ui() -> None:
     target = "tutorial-small-kl" if preset == "tutorial" and tiny else preset
     st.button("Cancel training", key="vae_cancel", icon=":material/cancel:")
     bar = st.progress(0.0, text="Loading TensorFlow...")
+    warmup.start()
+    while not warmup.wait(0.25) and "could not" not in warmup.status():
+        bar.progress(0.0, text=warmup.status())  # the first training on this server waits here
 
     def report(p: dict) -> None:
         done = ((p["epoch"] - 1) * p["steps"] + p["step"]) / (p["epochs"] * p["steps"])
