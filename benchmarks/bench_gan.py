@@ -44,10 +44,11 @@ def _row(name, value, unit, target):
 def headless_steps_per_s(preset: str = "mlp", jit=None, steps: int = 320,
                          repeat: int = 5) -> float:
     """Median steps/s of ``train(steps)`` at batch 64 after compiling (no page, no browser)."""
-    from genlib import gan, load_mnist
+    from genlib import load_mnist
+    from genlib.gan_train import GANTrainer
 
-    trainer = gan.GANTrainer(preset, seed=0, images=load_mnist("sample").train.images,
-                             jit=jit, batch_size=64).warm_up()
+    trainer = GANTrainer(preset, seed=0, images=load_mnist("sample").train.images,
+                         jit=jit, batch_size=64).warm_up()
     trainer.train(steps // 4)
     rates = []
     for _ in range(repeat):
@@ -88,10 +89,11 @@ def live_figures(seconds: float = LIVE_SECONDS, rounds: int = LIVE_ROUNDS) -> di
     Returns steps/s headless and live (over all blocks), the live / headless ratio of each
     round, and the grid's refreshes per second while playing.
     """
-    from genlib import gan, load_mnist
+    from genlib import load_mnist
+    from genlib.gan_train import GANTrainer
 
-    trainer = gan.GANTrainer("mlp", seed=0, images=load_mnist("sample").train.images,
-                             batch_size=64).warm_up()
+    trainer = GANTrainer("mlp", seed=0, images=load_mnist("sample").train.images,
+                         batch_size=64).warm_up()
     trainer.train_for(2.0)
     with served_browser() as (server, browser):
         from server import open_page  # tests/browser, on the path inside served_browser
@@ -175,13 +177,14 @@ def smallest_share(sampler, n: int = 1000) -> tuple[float, str]:
     from genlib import gan
 
     judge, name = gan.load_judge()
-    return float(gan.digit_shares(judge.predict(sampler(n, rng=0))).min()), name
+    return float(gan.digit_shares(judge.predict(sampler(n, rng=0).images)).min()), name
 
 
 def rows():
     os.environ.setdefault("GENLAB_OFFLINE", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from genlib import gan, load_mnist
+    from genlib.gan_train import GANTrainer
 
     headless = headless_steps_per_s("mlp")
     yield _row("headless mlp, batch 64, XLA, 32 steps per call", headless, "steps/s",
@@ -211,12 +214,12 @@ def rows():
         yield _row("10 tabs closed: server CPU use after 2 s", 100 * c["cpu_after_close"], "%",
                    "~0 (threads stopped)")
     for preset in gan.PRESETS:
-        ck = gan.load_checkpoint(gan.shipped_checkpoint_path(preset))
+        ck = gan.GAN.load_pretrained(preset)
         share, judge = smallest_share(ck.sample)
         yield _row(f"shipped {preset} ({ck.step:,} steps): smallest digit share, {judge}",
                    100 * share, "%", ">= 4")
     if os.environ.get("GENLAB_BENCH_GAN_QUALITY"):
-        trainer = gan.GANTrainer("mlp", seed=0, images=load_mnist("sample").train.images)
+        trainer = GANTrainer("mlp", seed=0, images=load_mnist("sample").train.images)
         trainer.warm_up()
         t0 = time.perf_counter()
         rss = []

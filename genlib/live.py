@@ -33,7 +33,7 @@ class LiveTraining:
     """Runs ``trainer.train_for(slice_s)`` in a daemon thread while playing.
 
     ``trainer`` needs ``step``, ``train(n)``, ``train_for(seconds, max_steps=None)`` and
-    ``snapshot()`` (as :class:`genlib.gan.GANTrainer` has).
+    ``snapshot()`` (as :class:`genlib.gan_train.GANTrainer` has).
     """
 
     def __init__(self, trainer, slice_s: float = 0.1, publish_s: float = 0.2,

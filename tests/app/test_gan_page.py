@@ -4,11 +4,17 @@ Training runs in a background thread (genlib.live), so a run shows whatever the 
 published by then: the tests re-run the page until the count moves, with a deadline.
 """
 
+import io
+import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
+
+from genlib import gan
 
 pytest.importorskip("tensorflow")
 
@@ -142,3 +148,91 @@ def test_streamlit_does_not_clear_the_keras_session_after_a_run(at, monkeypatch)
     at.button(key="gan_step").click().run()  # trains: TensorFlow and keras are loaded
     assert not at.exception
     assert calls == []
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """What the page hands each download button, by key: bytes, text, or a callable that
+    Streamlit runs only when the button is clicked."""
+    seen = {}
+    original = st.download_button
+
+    def spy(label, data, *args, key=None, **kwargs):
+        seen[key] = data
+        return original(label, data, *args, key=key, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", spy)
+    return seen
+
+
+def check_exports(files: dict, tmp_path: Path, png: bool = True) -> None:
+    """Every export yields a valid file. A callable is called here, in the test's thread
+    with no script run, as Streamlit calls it when the button is clicked."""
+    def fetch(key):
+        data = files[key]
+        data = data() if callable(data) else data
+        return data.encode() if isinstance(data, str) else data
+
+    if png:
+        assert fetch("gan_grid_png")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert fetch("gan_csv").decode().splitlines()[0] == "step,d_loss,g_loss,d_real,d_fake"
+    assert fetch("gan_gif")[:6] in (b"GIF87a", b"GIF89a")
+    with zipfile.ZipFile(io.BytesIO(fetch("gan_weights"))) as z:
+        z.extractall(tmp_path)
+        name = next(n for n in z.namelist() if n.endswith(".npz"))
+    model = gan.GAN.load(tmp_path / name)
+    assert model.sample(2, rng=0).images.shape == (2, 28, 28)
+
+
+def test_every_export_works_pretrained_after_step_and_while_playing(at, downloads, tmp_path):
+    """Issue 18: pretrained, after Step and while playing, each export yields a valid file
+    (the weights export used to read session state from outside the script run and fail
+    after any Step or Play)."""
+    at.run()  # with the spy in place
+    check_exports(downloads, tmp_path / "pretrained")
+    downloads.clear()
+    at.button(key="gan_step").click().run()
+    assert not at.exception and not at.error
+    check_exports(downloads, tmp_path / "step")
+    downloads.clear()
+    at.button(key="gan_play").click().run()
+    assert not at.exception and not at.error
+    check_exports(downloads, tmp_path / "playing", png=False)  # no grid PNG while playing
+    assert at.session_state["gan_live"].playing
+
+
+def test_a_damaged_shipped_checkpoint_is_named_and_the_page_carries_on(monkeypatch, tmp_path):
+    """Issue 18: a shipped checkpoint whose hash does not match its manifest: the page names
+    the file, offers the other preset, and can train from random weights."""
+    for preset in gan.PRESETS:
+        src = gan.shipped_checkpoint_path(preset)
+        shutil.copy(src, tmp_path / src.name)
+        shutil.copy(src.with_suffix(".json"), tmp_path / src.with_suffix(".json").name)
+    damaged = tmp_path / "gan_mlp.npz"
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    monkeypatch.setattr(gan, "WEIGHTS_DIR", tmp_path)
+
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=120).run()
+    assert not at.exception
+    message = next(e.value for e in at.error if "cannot be used" in e.value)
+    message = message.replace("\\", "")  # the path is escaped: shown as typed, not Markdown
+    assert str(damaged) in message and "SHA-256" in message
+    assert not at.metric  # no grid, no charts: nothing to show them from
+
+    at.button(key="gan_other").click().run()  # the other preset still works
+    assert not at.exception and not at.error
+    assert at.selectbox(key="gan_preset").value == "dcgan"
+    assert "dcgan" in next(i.value for i in at.info if "pretrained" in i.value)
+
+    at.selectbox(key="gan_preset").set_value("mlp").run()  # back to the damaged one ...
+    assert any(str(damaged) in e.value.replace("\\", "") for e in at.error)
+    at.number_input(key="gan_step_n").set_value(3)
+    at.button(key="gan_step").click().run()  # ... and train it from random weights
+    try:
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert step_count(at) == 3
+    finally:
+        if "gan_live" in at.session_state:
+            at.session_state["gan_live"].pause()

@@ -1,10 +1,14 @@
-"""The GAN page in a real Chromium: Play trains, and the fixed-noise grid changes as it does."""
+"""The GAN page in a real Chromium: Play trains, the fixed-noise grid changes as it does, and
+every export downloads a valid file after training."""
 
 import re
 import time
+import zipfile
 
 import pytest
 from server import open_page, wait_idle
+
+from genlib import gan
 
 pytest.importorskip("tensorflow")
 
@@ -75,3 +79,42 @@ def test_closing_the_tab_stops_its_training(browser, server):
     time.sleep(2.0)
     idle = server.cpu_seconds() - idle0
     assert idle < 0.3, f"the server still used {idle:.2f} s of CPU in 2 s after the tab closed"
+
+
+def download(page, key: str, tmp_path):
+    """Click the download button ``key`` and return the path of the file it gave."""
+    with page.expect_download(timeout=60_000) as info:
+        page.locator(f".st-key-{key} button").click()
+    path = tmp_path / info.value.suggested_filename
+    info.value.save_as(path)
+    return path
+
+
+def test_every_export_downloads_after_training(page, server, tmp_path):
+    """Issue 18: after a few training steps each export (grid PNG, GIF, CSV, weights) yields a
+    valid file; the weights load with genlib.gan.GAN.load."""
+    from playwright.sync_api import expect
+
+    open_page(page, server, PAGE)
+    start = step_count(page)  # Step continues the pretrained GAN
+    page.locator(".st-key-gan_step_n input").fill("5")
+    page.locator(".st-key-gan_step_n input").press("Enter")
+    wait_idle(page)
+    page.locator(".st-key-gan_step button").click()
+    # the first Step starts TensorFlow and compiles the train step: allow for it
+    metric = page.locator("[data-testid='stMetric']").filter(has_text="Step").first
+    expect(metric.locator("[data-testid='stMetricValue']")).to_have_text(f"{start + 5:,}",
+                                                                        timeout=180_000)
+    wait_idle(page)
+
+    png = download(page, "gan_grid_png", tmp_path).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    gif = download(page, "gan_gif", tmp_path).read_bytes()
+    assert gif[:6] in (b"GIF87a", b"GIF89a")
+    csv = download(page, "gan_csv", tmp_path).read_text().splitlines()
+    assert csv[0] == "step,d_loss,g_loss,d_real,d_fake" and csv[-1].startswith(f"{start + 5},")
+    with zipfile.ZipFile(download(page, "gan_weights", tmp_path)) as z:
+        z.extractall(tmp_path / "weights")
+    model = gan.GAN.load(tmp_path / "weights" / "gan_mlp.npz")
+    assert model.step == start + 5 and model.sample(2, rng=0).images.shape == (2, 28, 28)
+    assert page.locator("[data-testid='stException']").count() == 0

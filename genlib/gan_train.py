@@ -1,0 +1,428 @@
+"""Train the GAN of :mod:`genlib.gan` with Keras, a few steps at a time, and its CLI.
+
+:class:`GANTrainer` builds the generator and the discriminator from the specs of
+:func:`genlib.gan.architecture` with :func:`genlib.nn.build_keras`, and runs a chunk of steps
+per ``tf.function`` call (XLA-compiled for the mlp). It follows the trainer protocol
+(``train`` / ``train_for`` / ``snapshot``, what :class:`genlib.live.LiveTraining` drives),
+samples like :class:`genlib.gan.GAN`, and saves checkpoints that ``GAN.load`` reads without
+TensorFlow. ``python -m genlib.train gan --help`` trains one from the command line.
+
+TensorFlow is imported when a trainer is built, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import time
+from pathlib import Path
+
+import numpy as np
+
+from genlib import checkpoints, gan, nn
+from genlib.gan import ARCHITECTURE, METRICS, N_FIXED, PRESETS, RANGES
+
+__all__ = ["GANTrainer", "cli"]
+
+CHUNK = 32  # steps per compiled call: amortises Python overhead, keeps a call under ~0.1 s
+HISTORY_POINTS = 2000  # metric rows kept (older ones are averaged pairwise)
+D_SEED_OFFSET = 7919  # D's initial weights come from seed + this (G's from seed)
+
+
+class _History:
+    """Per-step metrics in bounded memory: when full, neighbouring rows are averaged in pairs
+    and later rows average twice as many steps, so a long run keeps its whole shape."""
+
+    def __init__(self, capacity: int = HISTORY_POINTS):
+        self.capacity = capacity
+        self.rows = np.zeros((0, 1 + len(METRICS)), np.float64)  # step, metrics...
+        self.stride = 1
+        self._acc = self.rows  # steps not yet averaged into a row (fewer than stride)
+
+    def add(self, steps: np.ndarray, values: np.ndarray) -> None:
+        data = np.vstack([self._acc, np.column_stack([steps, values]).astype(np.float64)])
+        n = len(data) // self.stride * self.stride
+        groups = data[:n].reshape(-1, self.stride, data.shape[1])
+        new = groups.mean(axis=1)
+        new[:, 0] = groups[:, -1, 0]  # a row is labelled by its last step
+        self._acc = data[n:]
+        self.rows = np.vstack([self.rows, new])
+        while len(self.rows) >= self.capacity:
+            m = len(self.rows) // 2 * 2
+            pairs = self.rows[:m].reshape(-1, 2, self.rows.shape[1])
+            merged = pairs.mean(axis=1)
+            merged[:, 0] = pairs[:, 1, 0]
+            self.rows = np.vstack([merged, self.rows[m:]])
+            self.stride *= 2
+
+    def as_dict(self) -> dict:
+        return {"step": self.rows[:, 0].astype(np.int64),
+                **{m: self.rows[:, i + 1].astype(np.float32) for i, m in enumerate(METRICS)}}
+
+    @classmethod
+    def from_dict(cls, d: dict, capacity: int = HISTORY_POINTS) -> _History:
+        h = cls(capacity)
+        if len(d.get("step", ())):
+            h.rows = np.column_stack([np.asarray(d["step"], np.float64)]
+                                     + [np.asarray(d[m], np.float64) for m in METRICS])
+            h.rows = h.rows[-capacity + 1:]
+        return h
+
+
+class GANTrainer(gan.Sampler):
+    """Train a GAN on MNIST a few steps at a time, and watch it.
+
+    Parameters
+    ----------
+    preset : "mlp" or "dcgan"
+    seed : int, fixes the initial weights, the fixed noise and the batch/noise stream
+    images : float array (n, 28, 28) in [0, 1], the training digits (default: the
+        training split of ``load_mnist("auto")``)
+    jit : compile the train step with XLA; default: for "mlp" only (20-40% faster after a
+        1-5 s compile), since XLA's CPU convolutions are far slower than TensorFlow's
+    **settings : lr_g, lr_d, batch_size, latent_dim, d_steps, loss, label_smoothing,
+        output, pack (see ``genlib.gan.RANGES``); ``latent_dim``, ``output`` and ``pack``
+        are fixed once built.
+
+    One step is ``d_steps`` discriminator updates then one generator update, each on a
+    fresh batch. Metrics per step: D loss, G loss, mean D(x) on real digits and mean
+    D(G(z)) on fakes (sigmoid of the logit for the non-saturating loss, the raw score for
+    least squares, where 0/1 targets also put the equilibrium at 0.5).
+    """
+
+    def __init__(self, preset: str = "mlp", seed: int = 0, images=None, jit: bool | None = None,
+                 **settings):
+        self.preset = preset
+        self.seed = gan.check_seed(seed)
+        self.settings = gan.validate_settings(preset, **settings)
+        # XLA speeds the dense preset up; on CPU it makes the convolutions ~100x slower
+        self.jit = (preset == "mlp") if jit is None else bool(jit)
+        if images is None:
+            from genlib.data import load_mnist
+
+            images = load_mnist().train.images
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) < 2:
+            raise ValueError(f"images must have shape (n, 28, 28) with n >= 2, got {images.shape}")
+        self.n_images = len(images)
+        self.step = 0
+        self.history = _History()
+        self.frames = gan.Frames()
+        latent = self.settings["latent_dim"]
+        self.fixed_z = np.random.default_rng(self.seed).standard_normal(
+            (N_FIXED, latent), dtype=np.float32)
+        self.generator_spec, self.discriminator_spec = gan.architecture(
+            preset, latent, self.settings["output"])
+        self._build(images)
+
+    # -- construction
+
+    def _build(self, images: np.ndarray) -> None:
+        keras = nn.keras()
+        import tensorflow as tf
+
+        self._tf = tf
+        latent = self.settings["latent_dim"]
+        self.G = nn.build_keras(self.generator_spec, (latent,), "generator", seed=self.seed)
+        # D sees ``pack`` images side by side as one input (PacGAN: a generator that keeps
+        # drawing the same digit makes packs that look unlike real ones)
+        self.D = nn.build_keras(self.discriminator_spec, (784 * self.settings["pack"],),
+                                "discriminator", seed=self.seed + D_SEED_OFFSET)
+        # uint8 on the device: full MNIST is 47 MB per session instead of 188 MB
+        self._data = tf.constant((np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8)
+                                 .reshape(len(images), 784))
+        self._rng = tf.random.Generator.from_seed(self.seed)
+        self._d_steps = tf.Variable(self.settings["d_steps"], dtype=tf.int32, trainable=False)
+        self._ls = tf.Variable(0.0, dtype=tf.float32, trainable=False)  # 1.0: least squares
+        self._smooth = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+        self.opt_g = keras.optimizers.Adam(learning_rate=self.settings["lr_g"], beta_1=0.5)
+        self.opt_d = keras.optimizers.Adam(learning_rate=self.settings["lr_d"], beta_1=0.5)
+        self.opt_g.build(self.G.trainable_variables)
+        self.opt_d.build(self.D.trainable_variables)
+        self._chunk_fns: dict = {}
+        self._warm: set = set()
+        self._decode_fn = tf.function(lambda z: self.G(z, training=False), input_signature=[
+            tf.TensorSpec([None, latent], tf.float32)])
+        self.set(**{k: v for k, v in self.settings.items() if k not in ARCHITECTURE})
+
+    def set(self, **settings) -> None:
+        """Change settings while training (all but latent_dim, output and pack, fixed at build)."""
+        fixed = [k for k in settings if k in ARCHITECTURE and settings[k] != self.settings[k]]
+        if fixed:
+            raise ValueError(f"{', '.join(fixed)} can only change at reset (build a new trainer)")
+        new = gan.validate_settings(self.preset, **{**self.settings, **settings})
+        self.settings = new
+        self.opt_g.learning_rate = new["lr_g"]  # a variable inside Keras: no retracing
+        self.opt_d.learning_rate = new["lr_d"]
+        self._d_steps.assign(new["d_steps"])
+        self._ls.assign(1.0 if new["loss"] == "least-squares" else 0.0)
+        self._smooth.assign(new["label_smoothing"])
+
+    def _chunk_fn(self, batch: int):
+        """A compiled function running up to CHUNK steps at this batch size (one per size)."""
+        if batch in self._chunk_fns:
+            return self._chunk_fns[batch]
+        tf = self._tf
+        G, data, rng = self.G, self._data, self._rng
+        latent = self.settings["latent_dim"]
+        packed = 784 * self.settings["pack"]
+
+        def D(x, training):  # one logit per pack of images
+            return self.D(tf.reshape(x, [-1, packed]), training=training)
+
+        tanh = self.settings["output"] == "tanh"
+        n_data = self.n_images
+
+        def real_batch():
+            idx = rng.uniform([batch], 0, n_data, dtype=tf.int32)
+            x = tf.cast(tf.gather(data, idx), tf.float32) / 255.0
+            return x * 2.0 - 1.0 if tanh else x
+
+        def d_losses(real_out, fake_out):
+            target = 1.0 - self._smooth
+            ns = (tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+                tf.fill(tf.shape(real_out), target), real_out))
+                + tf.reduce_mean(tf.nn.softplus(fake_out)))
+            ls = 0.5 * (tf.reduce_mean(tf.square(real_out - target))
+                        + tf.reduce_mean(tf.square(fake_out)))
+            return (1.0 - self._ls) * ns + self._ls * ls
+
+        def g_loss_of(fake_out):
+            ns = tf.reduce_mean(tf.nn.softplus(-fake_out))  # non-saturating: -log D(G(z))
+            ls = 0.5 * tf.reduce_mean(tf.square(fake_out - 1.0))
+            return (1.0 - self._ls) * ns + self._ls * ls
+
+        def score(out):  # "D's belief that it is real", for the charts
+            return tf.reduce_mean((1.0 - self._ls) * tf.sigmoid(out) + self._ls * out)
+
+        @tf.function(jit_compile=self.jit)
+        def run(n):
+            out = tf.zeros([CHUNK, len(METRICS)])
+            i = tf.constant(0)
+            while i < n:  # autograph: an XLA while loop (tf.range needs a constant bound)
+                d_loss = tf.constant(0.0)
+                d_real = tf.constant(0.0)
+                j = tf.constant(0)
+                while j < self._d_steps:
+                    j += 1
+                    x = real_batch()
+                    z = rng.normal([batch, latent])
+                    with tf.GradientTape() as tape:
+                        real_out = D(x, training=True)
+                        fake_out = D(G(z, training=True), training=True)
+                        d_loss = d_losses(real_out, fake_out)
+                    grads = tape.gradient(d_loss, self.D.trainable_variables)
+                    self.opt_d.apply_gradients(zip(grads, self.D.trainable_variables))
+                    d_real = score(real_out)
+                z = rng.normal([batch, latent])
+                with tf.GradientTape() as tape:
+                    fake_out = D(G(z, training=True), training=True)
+                    g_loss = g_loss_of(fake_out)
+                grads = tape.gradient(g_loss, G.trainable_variables)
+                self.opt_g.apply_gradients(zip(grads, G.trainable_variables))
+                row = tf.stack([d_loss, g_loss, d_real, score(fake_out)])
+                out = tf.tensor_scatter_nd_update(out, [[i]], [row])
+                i += 1
+            return out
+
+        self._chunk_fns[batch] = run
+        return run
+
+    # -- training
+
+    def warm_up(self) -> GANTrainer:
+        """Trace and compile the train step now (a run of zero steps), so the first
+        ``train`` call is as fast as the rest."""
+        fn = self._chunk_fn(self.settings["batch_size"])
+        fn(self._tf.constant(0, self._tf.int32))
+        self._warm.add(fn)
+        return self
+
+    def train(self, steps: int) -> dict:
+        """Run ``steps`` steps; return their metrics: step, d_loss, g_loss, d_real, d_fake."""
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
+        fn = self._chunk_fn(self.settings["batch_size"])
+        rows = []
+        left = int(steps)
+        while left > 0:
+            k = min(left, CHUNK)
+            rows.append(fn(self._tf.constant(k, self._tf.int32)).numpy()[:k])
+            left -= k
+        return self._record(rows)
+
+    def train_for(self, seconds: float, max_steps: int | None = None) -> dict:
+        """Train for about ``seconds`` of wall time (at least one step); return the metrics."""
+        fn = self._chunk_fn(self.settings["batch_size"])
+        t0 = time.perf_counter()
+        rows, done, rate = [], 0, None
+        while True:
+            elapsed = time.perf_counter() - t0
+            if done and elapsed >= seconds:
+                break
+            k = CHUNK if rate is None else int(np.clip((seconds - elapsed) * rate, 1, CHUNK))
+            if max_steps is not None:
+                k = min(k, max_steps - done)
+            if k <= 0:
+                break
+            t1 = time.perf_counter()
+            rows.append(fn(self._tf.constant(k, self._tf.int32)).numpy()[:k])
+            if fn in self._warm:  # a first call includes tracing and compiling
+                rate = k / max(time.perf_counter() - t1, 1e-6)
+            self._warm.add(fn)
+            done += k
+        return self._record(rows)
+
+    def _record(self, rows: list) -> dict:
+        values = np.concatenate(rows) if rows else np.zeros((0, len(METRICS)), np.float32)
+        steps = np.arange(self.step + 1, self.step + 1 + len(values), dtype=np.int64)
+        self.step += len(values)
+        if len(values) and not np.all(np.isfinite(values)):
+            bad = steps[~np.all(np.isfinite(values), axis=1)][0]
+            self.history.add(steps, values)
+            raise ValueError(f"training diverged at step {bad} (a loss became NaN or infinite); "
+                             "lower the learning rates and reset")
+        self.history.add(steps, values)
+        if len(values) and self.frames.due(self.step):
+            self.frames.add(self.step, self.decode(self.fixed_z))
+        return {"step": steps, **{m: values[:, i] for i, m in enumerate(METRICS)}}
+
+    # -- looking
+
+    def _generate(self, z: np.ndarray) -> np.ndarray:
+        return self._decode_fn(self._tf.constant(z)).numpy()
+
+    def snapshot(self) -> dict:
+        """Numpy-only state for display.
+
+        Returns
+        -------
+        dict with ``step``; ``history``: dict of arrays (step, d_loss, g_loss, d_real,
+        d_fake), bounded to ``HISTORY_POINTS`` rows; ``fixed``: float32 (64, 28, 28), the
+        generator on the fixed noise now; ``frames``: (steps, uint8 grids) for the scrubber.
+        """
+        return {"step": self.step, "history": self.history.as_dict(),
+                "fixed": self.decode(self.fixed_z),
+                "frames": (list(self.frames.steps), list(self.frames.images))}
+
+    def weights(self) -> dict:
+        """All weights as float32 numpy arrays, ``g/<layer>/kernel`` ... ``d/<layer>/bias``."""
+        out = {}
+        for prefix, model, spec in (("g", self.G, self.generator_spec),
+                                    ("d", self.D, self.discriminator_spec)):
+            out.update({f"{prefix}/{k}": v for k, v in nn.keras_weights(model, spec).items()})
+        return out
+
+    def _set_weights(self, weights: dict) -> None:
+        for prefix, model in (("g", self.G), ("d", self.D)):
+            for layer in model.layers:
+                for var, kind in zip(layer.weights, ("kernel", "bias")):
+                    key = f"{prefix}/{layer.name}/{kind}"
+                    if key not in weights or tuple(weights[key].shape) != tuple(var.shape):
+                        raise ValueError(f"weights for {key} are missing or have the wrong shape")
+                    var.assign(weights[key])
+
+    # -- saving
+
+    def manifest(self, **extra) -> dict:
+        """The checkpoint manifest of the current state (plus ``extra`` keys)."""
+        return {"family": gan.FAMILY, "format": gan.FORMAT, "version": gan.FORMAT_VERSION,
+                "preset": self.preset, "seed": self.seed, "step": self.step,
+                "settings": dict(self.settings), "n_train": self.n_images,
+                "frames_every": self.frames.every, **extra}
+
+    def save(self, path, **extra) -> Path:
+        """Write ``path`` (.npz, no pickle) and ``path`` with ``.json`` (manifest), atomically.
+
+        ``extra``: more manifest keys (data_source, data_kind, train_seconds, date, ...).
+        """
+        path = Path(path)
+        arrays = gan.checkpoint_arrays(self.weights(), self.history.as_dict(), self.frames,
+                                       self.fixed_z)
+        checkpoints.write(path, arrays, self.manifest(**extra))
+        return path
+
+    @classmethod
+    def load(cls, path, images=None, jit: bool | None = None, **settings) -> GANTrainer:
+        """A trainer that continues from a checkpoint (Adam's moments restart at zero).
+
+        ``settings`` override the saved ones, except latent_dim, output and pack.
+        """
+        manifest, arrays = gan.read_checkpoint(path)
+        saved = dict(manifest.get("settings", {}))
+        try:
+            trainer = cls(manifest["preset"], manifest["seed"], images=images, jit=jit,
+                          **{**saved, **settings, **{k: saved[k] for k in ARCHITECTURE}})
+            trainer._set_weights({k[2:]: v for k, v in arrays.items() if k.startswith("w/")})
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"{path}: incomplete GAN checkpoint ({e})") from e
+        trainer.step = int(manifest["step"])
+        trainer.fixed_z = arrays["fixed_z"]
+        hist = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("history/")}
+        trainer.history = _History.from_dict(hist)
+        trainer.frames = gan.Frames.from_arrays(arrays, manifest.get("frames_every", 25))
+        # continue the batch/noise stream elsewhere than where the checkpoint's run started
+        trainer._rng.reset_from_seed(trainer.seed * 1_000_003 + trainer.step)
+        return trainer
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def cli(argv: list[str]) -> None:
+    """``python -m genlib.train gan [--preset mlp] [--minutes M | --steps N] [...]``."""
+    from genlib.data import load_mnist
+
+    p = argparse.ArgumentParser(prog="python -m genlib.train gan",
+                                description="Train the GAN of the live-training page and save a "
+                                            "checkpoint (.npz + .json).")
+    p.add_argument("--preset", choices=list(PRESETS), default="mlp")
+    p.add_argument("--source", default="sample",
+                   help="sample (default), keras, auto, or a path to an MNIST file")
+    p.add_argument("--minutes", type=float, default=5.0, help="wall-clock training time")
+    p.add_argument("--steps", type=int, default=None, help="train this many steps instead")
+    p.add_argument("--seed", type=int, default=0)
+    for name in RANGES:
+        kind = str if name in ("loss", "output") else int if name in gan.INTS else float
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
+    p.add_argument("--out", default=None, help="checkpoint path (.npz); default: "
+                   "genlib/weights/gan_<preset>.npz for the sample, else the user cache")
+    args = p.parse_args(argv)
+    settings = {k: getattr(args, k) for k in RANGES if getattr(args, k) is not None}
+    mnist = load_mnist(args.source)
+    out = Path(args.out) if args.out else (
+        gan.shipped_checkpoint_path(args.preset) if mnist.kind == "sample"
+        else gan.user_checkpoint_path(args.preset, mnist.kind))
+    trainer = GANTrainer(args.preset, args.seed, images=mnist.train.images, **settings)
+    print(f"training the {args.preset} GAN on {len(mnist.train):,} digits of {mnist.source}")
+    t0 = time.perf_counter()
+    deadline = t0 + args.minutes * 60
+    while True:
+        if args.steps is not None:
+            left = args.steps - trainer.step
+            if left <= 0:
+                break
+            m = trainer.train(min(left, 500))
+        else:
+            if time.perf_counter() >= deadline:
+                break
+            m = trainer.train_for(min(5.0, max(deadline - time.perf_counter(), 0.01)))
+        if len(m["step"]):
+            print(f"step {trainer.step:>7}  D loss {m['d_loss'].mean():.3f}  "
+                  f"G loss {m['g_loss'].mean():.3f}  D(x) {m['d_real'].mean():.2f}  "
+                  f"D(G(z)) {m['d_fake'].mean():.2f}", flush=True)
+    seconds = time.perf_counter() - t0
+    judge, judge_name = gan.load_judge(mnist.train.images, mnist.train.labels)
+    shares = gan.digit_shares(judge.predict(trainer.sample(1000, rng=args.seed).images))
+    trainer.save(out, data_source=mnist.source, data_kind=mnist.kind,
+                 train_seconds=round(seconds, 1), steps_per_second=round(trainer.step / seconds),
+                 digit_shares=[round(float(s), 4) for s in shares], judge=judge_name,
+                 date=_dt.date.today().isoformat())
+    print(f"{trainer.step:,} steps in {seconds:.0f} s; smallest digit share "
+          f"{shares.min():.1%} ({judge_name}); saved {out}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    cli(sys.argv[1:])
