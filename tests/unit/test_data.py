@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import genlib
-from genlib import data
+from genlib import data, data_files
 from genlib.data import load_mnist
 
 
@@ -316,7 +316,7 @@ def test_csv_gzip_bomb_is_refused_with_bounded_memory(tmp_path):
     assert path.stat().st_size < 2_000_000
     # A lower digit limit keeps the test quick; what it checks is that the rows past the limit
     # are never read and the text is never held whole (392 MB).
-    code = ("from genlib import data\ndata.MAX_DIGITS = 20_000\n"
+    code = ("from genlib import data, data_files\ndata_files.MAX_DIGITS = 20_000\n"
             f"try:\n    data.load_mnist({str(path)!r})\n"
             "except ValueError as e:\n    print('ERR', e)")
     peak, out = _peak_rss_mib(code)
@@ -334,7 +334,7 @@ def test_csv_without_newlines_is_refused_at_the_first_row(tmp_path):
 
 def test_gzip_over_the_size_cap_is_refused(tmp_path, monkeypatch):
     """Decompression stops at MAX_UNPACKED_BYTES and says so."""
-    monkeypatch.setattr(data, "MAX_UNPACKED_BYTES", 1 << 20)
+    monkeypatch.setattr(data_files, "MAX_UNPACKED_BYTES", 1 << 20)
     _write_idx_folder(tmp_path, gz=True)
     path = tmp_path / "train-images-idx3-ubyte.gz"
     _gzip_of_repeats(path, b"\0", 3 << 20, head=_idx_bytes(np.zeros((1, 28, 28)))[:4]
