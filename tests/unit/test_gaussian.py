@@ -394,7 +394,7 @@ def test_every_pixel_varying_and_constant_nonzero_pixels():
 
 def test_zero_ridge_with_never_varying_pixels_is_a_clear_error():
     """Without a ridge, a pixel of zero variance makes the covariance singular: say so."""
-    from genlib.gaussian import _Gaussians
+    from genlib.gaussian_math import _Gaussians
 
     rng = np.random.default_rng(1)
     B = rng.normal(size=(50, 784))
@@ -410,10 +410,10 @@ def test_zero_ridge_with_never_varying_pixels_is_a_clear_error():
 def test_float32_cholesky_failure_falls_back_to_float64(mnist, monkeypatch):
     """If the float32 factorisation fails (rounding), the class is refactorised in float64 and
     the model stays exact: densities match scipy on its covariance."""
-    import genlib.gaussian as gg
+    import genlib.gaussian_math as gm
 
-    real = gg._potrf
-    monkeypatch.setattr(gg, "_potrf",
+    real = gm._potrf
+    monkeypatch.setattr(gm, "_potrf",
                         lambda C, overwrite=False: None if C.dtype == np.float32
                         else real(C, overwrite))
     X, y = mnist.train.images, mnist.train.labels

@@ -246,7 +246,8 @@ def test_single_threaded_limits_numpys_and_scipys_blas():
 
 def test_gaussian_uses_nns_limiter():
     """genlib.gaussian limits BLAS with nn.single_threaded: one limiter in the project."""
-    from genlib import gaussian
+    from genlib import gaussian, gaussian_math
 
-    assert gaussian.single_threaded is nn.single_threaded
-    assert not hasattr(gaussian, "_blas_controller")
+    assert gaussian_math.single_threaded is nn.single_threaded
+    assert not hasattr(gaussian, "_blas_controller") and not hasattr(gaussian_math,
+                                                                     "_blas_controller")
