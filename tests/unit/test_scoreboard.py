@@ -6,7 +6,7 @@ import io
 import numpy as np
 import pytest
 
-from genlib import load_mnist
+from genlib import load_mnist, registry
 from genlib import scoreboard as sb
 from genlib.classifier import load_classifier
 from genlib.gaussian import ClassConditionalGaussian
@@ -131,13 +131,13 @@ def test_available_models_lists_shipped_weights_only_on_the_sample(monkeypatch, 
     assert sb.REFERENCE_ROWS[0] in on_sample and "Gaussian, full covariance" in on_sample
     assert all(sb.MODELS[n].family in ("reference", "Gaussian") for n in
                sb.available_models("keras"))
-    monkeypatch.setattr(sb, "_weights_dir", lambda: tmp_path)
+    monkeypatch.setattr(registry, "_weights_dir", lambda: tmp_path)
     assert not any(sb.MODELS[n].weights for n in sb.available_models("sample"))
 
 
 def test_model_version_changes_with_the_weights(monkeypatch, tmp_path):
     """A row's version hash follows its weights file's bytes."""
-    monkeypatch.setattr(sb, "_weights_dir", lambda: tmp_path)
+    monkeypatch.setattr(registry, "_weights_dir", lambda: tmp_path)
     name = "VAE, tutorial"
     (tmp_path / sb.MODELS[name].weights[0]).write_bytes(b"one")
     v1 = sb.model_version(name)
