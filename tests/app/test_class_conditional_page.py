@@ -9,14 +9,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = "pages/2_Class_Conditional_Sampling.py"
 
 
-@pytest.fixture
-def at():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def images(at) -> list[str]:
     """The media URL of every image: it is a hash of the image, so equal URLs mean equal images."""
     return [i.url for img in at.image for i in img.proto.imgs]

@@ -12,14 +12,6 @@ PAGE = "pages/5_Compare_Models.py"
 FAST = ["Real held-out digits", "Class means (10 images)", "Gaussian, diagonal"]
 
 
-@pytest.fixture
-def at():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def _compute(at, names=FAST, n=100):
     at.multiselect(key="cmp_models").set_value(names)
     at.select_slider(key="cmp_n").set_value(n)

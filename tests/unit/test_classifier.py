@@ -9,20 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genlib import checkpoints, classifier, classifier_train, load_mnist, nn
+from genlib import checkpoints, classifier, classifier_train, nn
 from genlib.classifier import Classifier, load_classifier
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist("sample")
-
-
-@pytest.fixture(scope="module")
-def judge():
-    return load_classifier()
 
 
 def test_shipped_judge_reaches_96_percent_on_held_out_digits(mnist, judge):

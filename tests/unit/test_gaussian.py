@@ -8,7 +8,6 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from genlib.data import load_mnist
 from genlib.gaussian import (
     ClassConditionalGaussian,
     ClassConditionalMixture,
@@ -17,11 +16,6 @@ from genlib.gaussian import (
 )
 
 KINDS = [("full", None), ("diag", None), ("pca", 10)]
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist("sample")
 
 
 @pytest.fixture(scope="module")

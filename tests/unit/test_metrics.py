@@ -4,18 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from genlib import load_mnist, metrics
-from genlib.classifier import load_classifier
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist("sample")
-
-
-@pytest.fixture(scope="module")
-def judge():
-    return load_classifier()
+from genlib import metrics
 
 
 def _direct_frechet(a, b):

@@ -6,20 +6,9 @@ import io
 import numpy as np
 import pytest
 
-from genlib import load_mnist, registry
+from genlib import registry
 from genlib import scoreboard as sb
-from genlib.classifier import load_classifier
 from genlib.gaussian import ClassConditionalGaussian
-
-
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist("sample")
-
-
-@pytest.fixture(scope="module")
-def judge():
-    return load_classifier()
 
 
 @pytest.fixture(scope="module")
