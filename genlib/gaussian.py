@@ -29,6 +29,7 @@ from genlib.gaussian_math import (
     _check_n_samples,
     _check_reg,
     _em_full_class,
+    _em_ppca_class,
     _fit_gaussians,
     _Gaussians,
     _logsumexp,
@@ -258,10 +259,17 @@ class ClassConditionalMixture(_ClassConditional):
     Parameters
     ----------
     n_components : int, components per class
-    covariance : {"full", "diag"}
+    covariance : {"full", "diag", "pca"}
+        ``"pca"``: each component is probabilistic PCA of rank ``rank`` (a mixture of factor
+        analysers with isotropic noise, fitted by its own EM; Richardson and Weiss, "On GANs
+        and GMMs", 2018, drew sharp MNIST digits from one).
     reg : float > 0, ridge added to each component covariance (GaussianMixture's reg_covar)
-    max_iter, n_init, random_state : passed to GaussianMixture (random_state fixes EM's
-        initialisation, so a refit gives the same model)
+    max_iter, n_init, random_state : EM's limits and k-means seed (scikit-learn's meaning;
+        random_state fixes the initialisation, so a refit gives the same model)
+    rank : int, only for ``"pca"`` (default 20): factors per component
+    sample_noise : bool, only for ``"pca"``: False draws ``mu + W z``, the mean of a digit
+        given its factors z (as the VAE and GAN pages show their decoders' means), without
+        the isotropic pixel noise; densities always include it
 
     Attributes
     ----------
@@ -271,16 +279,19 @@ class ClassConditionalMixture(_ClassConditional):
     component_means_ : float32 (n_classes, n_components, 28, 28)
     """
 
-    _allowed_covariances = ("full", "diag")
+    _allowed_covariances = ("full", "diag", "pca")
 
     def __init__(self, n_components: int = 3, covariance: str = "full", reg: float = 1e-3,
-                 max_iter: int = 100, n_init: int = 1, random_state: int | None = 0):
+                 max_iter: int = 100, n_init: int = 1, random_state: int | None = 0,
+                 rank: int | None = None, sample_noise: bool = True):
         self.n_components = n_components
         self.covariance = covariance
         self.reg = reg
         self.max_iter = max_iter
         self.n_init = n_init
         self.random_state = random_state
+        self.rank = rank
+        self.sample_noise = sample_noise
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -290,6 +301,15 @@ class ClassConditionalMixture(_ClassConditional):
         if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
             raise ValueError(f"n_components must be a positive integer, got {m!r}")
         self._min_per_class = max(2, int(m))
+        if self.covariance == "pca":
+            r = DEFAULT_RANK if self.rank is None else self.rank
+            if isinstance(r, bool) or not isinstance(r, numbers.Integral) or not 1 <= r < N_PIXELS:
+                raise ValueError(f"rank must be an integer in 1..{N_PIXELS - 1}, got {r!r}")
+        elif self.rank is not None:
+            raise ValueError("rank applies only to covariance='pca'")
+        if not self.sample_noise and self.covariance != "pca":
+            raise ValueError("sample_noise=False applies only to covariance='pca' (a factor "
+                             "model's mean given its factors)")
 
     def fit(self, X, y) -> ClassConditionalMixture:
         """Learn p(y) and, by EM, a mixture of Gaussians for each class."""
@@ -297,7 +317,20 @@ class ClassConditionalMixture(_ClassConditional):
         X, classes, counts, rows = self._split_classes(X, y)
         m = int(self.n_components)
         means, covs, weights = [], [], []
-        if self.covariance == "full" and self.n_init == 1:
+        if self.covariance == "pca":
+            rank = DEFAULT_RANK if self.rank is None else int(self.rank)
+            fits = _parallel_map(
+                lambda r, k: _em_ppca_class(X, r, m, rank, float(self.reg), int(self.max_iter),
+                                            1e-3, self.random_state, f"class {k}"),
+                rows, classes)
+            weights = [f[0] for f in fits]
+            means = np.concatenate([f[1] for f in fits])
+            U = np.concatenate([f[2] for f in fits])
+            lam = np.concatenate([f[3] for f in fits])
+            noise = np.concatenate([f[4] for f in fits])
+            W32 = (U * np.sqrt(lam - noise[:, None])[:, None, :]).astype(np.float32)
+            self.gaussians_ = _Gaussians("pca", means, U=U, lam=lam, noise=noise, W32=W32)
+        elif self.covariance == "full" and self.n_init == 1:
             fits = _parallel_map(
                 lambda r, k: _em_full_class(X, r, m, float(self.reg), int(self.max_iter), 1e-3,
                                             self.random_state, f"class {k}"), rows, classes)
@@ -321,7 +354,7 @@ class ClassConditionalMixture(_ClassConditional):
         if self.covariance == "full" and self.n_init != 1:
             # GaussianMixture's covariances already include reg_covar
             self.gaussians_ = _Gaussians.full(means, np.concatenate(covs), 0.0, names)
-        elif self.covariance == "diag":
+        elif self.covariance == "diag":  # (pca was set above)
             var = np.concatenate(covs)
             self.gaussians_ = _Gaussians("diag", means, var=var,
                                          sd32=np.sqrt(var).astype(np.float32))
@@ -346,7 +379,8 @@ class ClassConditionalMixture(_ClassConditional):
         out = np.empty((n, N_PIXELS), np.float32)
         for c in np.unique(comps):
             rows = np.flatnonzero(comps == c)
-            out[rows] = self.gaussians_.sample(j * m + c, len(rows), rng)
+            out[rows] = self.gaussians_.sample(j * m + c, len(rows), rng,
+                                               noise=bool(self.sample_noise))
         return out, comps
 
     def _class_log_likelihood(self, X):

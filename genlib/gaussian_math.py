@@ -291,6 +291,89 @@ def _em_full_class(X: np.ndarray, rows: np.ndarray, m: int, reg: float, max_iter
                             for k, L in enumerate(factors)]
 
 
+def _ppca(B: np.ndarray, rank: int, reg: float, d: int):
+    """Probabilistic PCA of the weighted, centred rows B (S = B.T @ B): (U, lam, noise).
+
+    Through the n x n Gram matrix (n rows, here a component's digits, is well below d = 784):
+    its top eigenvectors V give S's as ``B.T @ V / sqrt(lam)``. The discarded variance, spread
+    evenly over the other d - rank directions, is the isotropic noise (Tipping and Bishop).
+    """
+    from scipy.linalg import eigh
+
+    n = len(B)
+    G = B @ B.T
+    r = min(rank, n)
+    lam, V = eigh(G, subset_by_index=[n - r, n - 1]) if r else (np.zeros(0), np.zeros((n, 0)))
+    lam, V = np.maximum(lam[::-1], 0.0), V[:, ::-1]
+    keep = lam > 1e-12 * max(float(lam[:1].sum()), 1e-300)
+    U = np.zeros((d, rank))
+    U[:, :int(keep.sum())] = (B.T @ V[:, keep]) / np.sqrt(lam[keep])
+    Q, R = np.linalg.qr(U)  # exact orthonormality, completing directions of zero variance
+    U = Q * np.where(np.diag(R) < 0, -1.0, 1.0)
+    lam = np.concatenate([lam, np.zeros(rank - r)])
+    sigma2 = max(float(np.einsum("ij,ij->", B, B)) - float(lam.sum()), 0.0) / (d - rank)
+    sigma2 = min(sigma2, float(lam[-1]))
+    return U, lam + reg, sigma2 + reg
+
+
+def _em_ppca_class(X: np.ndarray, rows: np.ndarray, m: int, rank: int, reg: float,
+                   max_iter: int, tol: float, seed, what: str):
+    """EM for a mixture of ``m`` probabilistic PCA models (rank ``rank``) on ``X[rows]``.
+
+    A mixture of factor analysers with isotropic noise (Tipping and Bishop 1999; Richardson
+    and Weiss 2018 sampled sharp MNIST digits from one): k-means initialisation as
+    scikit-learn's GaussianMixture, then each M-step fits every component's PPCA to its
+    responsibility-weighted digits. In 784 dimensions the responsibilities are nearly 0 or 1,
+    so each component's PCA only sees the digits it owns (> 1e-8), in the Gram-matrix form.
+    Returns (weights (m,), means float64 (m, d), U (m, d, rank), lam (m, rank), noise (m,)).
+    """
+    from sklearn.cluster import KMeans
+
+    Xk = X[rows].astype(np.float64)
+    n, d = Xk.shape
+    if n < m:
+        raise ValueError(f"{what} has {n} digits, fewer than its {m} components")
+    labels = KMeans(m, n_init=1, random_state=seed).fit(Xk).labels_
+    resp = np.zeros((n, m))
+    resp[np.arange(n), labels] = 1.0
+    sq = np.einsum("ij,ij->i", Xk, Xk)
+
+    def m_step(resp):
+        nk = resp.sum(axis=0) + 10 * np.finfo(np.float64).eps
+        means = (resp.T @ Xk) / nk[:, None]
+        parts = []
+        for k in range(m):
+            own = np.flatnonzero(resp[:, k] > 1e-8)
+            B = (Xk[own] - means[k]) * np.sqrt(resp[own, k] / nk[k])[:, None]
+            parts.append(_ppca(B, rank, reg, d))
+        U = np.stack([u for u, _, _ in parts])
+        lam = np.stack([v for _, v, _ in parts])
+        noise = np.array([s for _, _, s in parts])
+        return nk / n, means, U, lam, noise
+
+    def e_step(weights, means, U, lam, noise):
+        log_prob = np.empty((n, m))
+        for k in range(m):
+            proj = Xk @ U[k] - means[k] @ U[k]
+            r2 = sq - 2 * Xk @ means[k] + means[k] @ means[k]
+            maha = r2 / noise[k] + (proj**2) @ (1.0 / lam[k] - 1.0 / noise[k])
+            logdet = np.sum(np.log(lam[k])) + (d - rank) * math.log(noise[k])
+            log_prob[:, k] = -0.5 * (d * _LOG_2PI + logdet + maha) + math.log(weights[k])
+        log_norm = _logsumexp(log_prob, axis=1)
+        return log_norm, np.exp(log_prob - log_norm[:, None])
+
+    with single_threaded():
+        params = m_step(resp)
+        lower_bound = -np.inf
+        for _ in range(max_iter):
+            log_norm, resp = e_step(*params)
+            params = m_step(resp)
+            previous, lower_bound = lower_bound, float(log_norm.mean())
+            if abs(lower_bound - previous) < tol:
+                break
+    return params
+
+
 class _Gaussians:
     """m Gaussians in 784 dimensions, stored the way sampling and scoring need them.
 
@@ -349,8 +432,9 @@ class _Gaussians:
         C[np.diag_indices_from(C)] += p["noise"][j]
         return C
 
-    def sample(self, j: int, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n unclipped draws from Gaussian j, float32 (n, d)."""
+    def sample(self, j: int, n: int, rng: np.random.Generator, noise: bool = True) -> np.ndarray:
+        """n unclipped draws from Gaussian j, float32 (n, d). For "pca", ``noise=False`` draws
+        ``mu + W z`` without the isotropic pixel noise (the mean of x given its factors z)."""
         mu = self.means32[j]
         d = len(mu)
         p = self.params
@@ -371,6 +455,8 @@ class _Gaussians:
             z = rng.standard_normal((n, d), dtype=np.float32)
             return mu + z * p["sd32"][j]
         z = rng.standard_normal((n, p["W32"].shape[-1]), dtype=np.float32)
+        if not noise:  # E[x | z]: the factor model's image of z, as a decoder's mean
+            return mu + z @ p["W32"][j].T
         eps = rng.standard_normal((n, d), dtype=np.float32)
         return mu + z @ p["W32"][j].T + eps * np.float32(math.sqrt(p["noise"][j]))
 

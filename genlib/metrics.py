@@ -28,6 +28,7 @@ __all__ = [
     "nearest_neighbours",
     "memorisation",
     "knn_radii",
+    "density_coverage",
     "recall",
     "judge_confidence",
     "diversity",
@@ -247,24 +248,53 @@ def knn_radii(feats, k: int = 5) -> np.ndarray:
     return np.sqrt(np.partition(d2, k - 1, axis=1)[:, k - 1])
 
 
-def recall(real_feats, sample_feats, k: int = 5, radii=None) -> float:
-    """Share of real digits with a sample nearby: the samples' diversity, in [0, 1].
-
-    Each real digit gets a ball reaching its k-th nearest real neighbour (in judge features);
-    recall is the share of balls holding at least one sample (the "coverage" of Naeem et al.
-    2020). Ten repeated mean images reach ~10% of the balls, fresh real digits ~100%. It grows
-    with the number of samples: compare models at the same n.
-    """
-    real = np.asarray(real_feats, np.float64)
+def _as_fake(real: np.ndarray, sample_feats) -> np.ndarray:
     fake = np.asarray(sample_feats, np.float64)
     if fake.ndim != 2 or len(fake) == 0 or fake.shape[1:] != real.shape[1:]:
         raise ValueError(f"sample features must have shape (n, {real.shape[-1]}), "
                          f"got {fake.shape}")
+    return fake
+
+
+def density_coverage(real_feats, sample_feats, k: int = 5, radii=None) -> tuple[float, float]:
+    """Density and coverage (Naeem et al., ICML 2020, "Reliable Fidelity and Diversity
+    Metrics for Generative Models"), in judge features.
+
+    Each real digit gets a ball reaching its k-th nearest real neighbour. **Coverage** is the
+    share of balls holding at least one sample: how much of the real digits' variety the
+    samples reach (ten repeated mean images reach ~10%, fresh real digits ~97% at k = 5).
+    **Density** counts, per sample, the balls it falls in, divided by k: ~1 for samples
+    distributed like real digits, above 1 for samples crowded where real digits are dense,
+    ~0 for noise far from every real digit. Unlike a nearest-neighbour spread, neither rewards
+    noisy samples for being spread out. Both grow with the number of samples: compare at the
+    same n. ``radii`` (the real balls' radii) can be passed when computed once.
+    """
+    real = np.asarray(real_feats, np.float64)
+    fake = _as_fake(real, sample_feats)
     radii = knn_radii(real, k) if radii is None else np.asarray(radii, np.float64)
     hit = np.zeros(len(real), bool)
+    inside = 0
     for start in range(0, len(fake), 2048):  # bounds the distance matrix
+        within = _sq_distances(fake[start: start + 2048], real) <= radii[None, :] ** 2
+        hit |= within.any(axis=0)
+        inside += int(within.sum())
+    return inside / (k * len(fake)), float(hit.mean())
+
+
+def recall(real_feats, sample_feats, k: int = 5) -> float:
+    """Improved recall (Kynkaanniemi et al., NeurIPS 2019): the share of real digits that fall
+    inside the samples' own manifold (a ball around each sample reaching its k-th nearest
+    other sample). High when the samples reach everywhere real digits are. Noise can inflate
+    it (noisy samples make wide balls); read it beside coverage. Grows with n."""
+    real = np.asarray(real_feats, np.float64)
+    fake = _as_fake(real, sample_feats)
+    if len(fake) <= k:
+        raise ValueError(f"recall needs more than k={k} samples, got {len(fake)}")
+    fake_radii = knn_radii(fake, k)
+    hit = np.zeros(len(real), bool)
+    for start in range(0, len(fake), 2048):
         d2 = _sq_distances(fake[start: start + 2048], real)
-        hit |= (d2 <= radii[None, :] ** 2).any(axis=0)
+        hit |= (d2 <= fake_radii[start: start + 2048, None] ** 2).any(axis=0)
     return float(hit.mean())
 
 

@@ -141,10 +141,10 @@ def evaluate_samples(samples, judge, reference: Reference, labels=None,
 
     Returns
     -------
-    dict with ``pred`` (judged labels), ``coverage`` (:class:`metrics.Coverage`),
-    ``consistency`` (or None), ``frechet`` and ``diversity`` (None below 2 samples),
-    ``confidence``, ``recall``, ``memorisation`` (:class:`metrics.Memorisation`), ``n``,
-    ``n_compare``.
+    dict with ``pred`` (judged labels), ``digits`` (:class:`metrics.Coverage`: the judged
+    digits' shares and entropy), ``consistency`` (or None), ``frechet`` and ``diversity``
+    (None below 2 samples), ``density`` and ``coverage`` (Naeem et al.), ``confidence``,
+    ``recall``, ``memorisation`` (:class:`metrics.Memorisation`), ``n``, ``n_compare``.
     """
     x = np.asarray(samples, np.float32)
     if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) == 0:
@@ -162,17 +162,21 @@ def evaluate_samples(samples, judge, reference: Reference, labels=None,
         n_cmp = len(x) if n_compare is None else max(1, min(int(n_compare), len(x)))
         cmp_feats = feats[:n_cmp]
         slow = not quick
+        density, coverage = metrics.density_coverage(reference.ref_feats, cmp_feats,
+                                                     K_NEIGHBOURS, reference.ref_radii)
         return {
+            "density": density,
+            "coverage": coverage,
             "n": len(x),
             "n_compare": n_cmp,
             "pred": pred,
-            "coverage": metrics.coverage(pred),
+            "digits": metrics.coverage(pred),
             "consistency": None if labels is None else metrics.class_consistency(pred, labels),
             "frechet": metrics.frechet_distance(cmp_feats, reference.ref_feats)
             if slow and n_cmp >= 2 else None,
             "confidence": metrics.judge_confidence(proba),
-            "recall": metrics.recall(reference.ref_feats, cmp_feats, K_NEIGHBOURS,
-                                     reference.ref_radii) if slow else None,
+            "recall": metrics.recall(reference.ref_feats, cmp_feats, K_NEIGHBOURS)
+            if slow and n_cmp > K_NEIGHBOURS else None,
             "diversity": metrics.diversity(cmp_feats, reference.real_feats[:n_cmp])
             if n_cmp >= 2 else None,
             "memorisation": metrics.memorisation(x, reference.train_images,
@@ -213,7 +217,7 @@ def score_model(name: str, model, reference: Reference, judge, n_samples: int = 
         # the reference half R: the same held-out digits for every model
         lik = measure(model, reference.ref_images, rng)
     nll = lik.get("nll")
-    cov, mem = ev["coverage"], ev["memorisation"]
+    cov, mem = ev["digits"], ev["memorisation"]
     flags = []
     if cov.missing:
         flags.append("rarely makes " + ", ".join(map(str, cov.missing)))
@@ -230,6 +234,8 @@ def score_model(name: str, model, reference: Reference, judge, n_samples: int = 
         "frechet": ev["frechet"],
         "confidence": ev["confidence"],
         "recall": ev["recall"],
+        "density": ev["density"],
+        "coverage": ev["coverage"],
         "diversity": ev["diversity"],
         "memorisation_ratio": mem.ratio,
         "nll_nats": nll,
@@ -255,8 +261,14 @@ COLUMNS = {  # key -> (header, meaning) for tables and CSV
                           "share judged as the digit asked for (class-conditional models)"),
     "frechet": ("Frechet distance", "to real digits in judge features; lower is better"),
     "confidence": ("Judge confidence", "mean top probability the judge gives a sample"),
-    "recall": ("Recall", "share of real digits with a sample nearby (reach)"),
-    "diversity": ("Diversity", "spread of samples vs real digits; 1 = as varied, 0 = copies"),
+    "recall": ("Recall", "share of real digits inside the samples' own neighbourhoods "
+               "(Kynkaanniemi et al.); noisy samples can inflate it"),
+    "density": ("Density", "samples per real-digit neighbourhood, /k (Naeem et al.): ~1 like "
+                "real digits, ~0 for noise"),
+    "coverage": ("Coverage", "share of real digits with a sample in their neighbourhood "
+                 "(Naeem et al.): variety that noise does not fake"),
+    "diversity": ("Spread", "nearest-neighbour spread vs real digits; 0 = repeats, but pixel "
+                  "noise also counts as spread"),
     "memorisation_ratio": ("Memorisation ratio",
                            "nearest-training distance vs real digits'; ~1 new, <<1 copies"),
     "nll_nats": ("Held-out NLL (nats)", "negative log-likelihood per digit; lower is better"),

@@ -13,8 +13,9 @@ ss = st.session_state
 N_CHOICES = [100, 250, 500, 1000, 2000]
 CHART_METRICS = {  # column -> (axis title, better)
     "frechet": ("Frechet distance to real digits", "lower is better"),
-    "diversity": ("Diversity (1 = as varied as real digits)", "higher is better"),
-    "recall": ("Recall: % of real digits with a sample nearby", "higher is better"),
+    "coverage": ("Coverage: % of real digits with a sample nearby", "higher is better"),
+    "density": ("Density (1 = as crowded as real digits)", "near 1 is best"),
+    "recall": ("Recall: % of real digits inside the samples' reach", "higher is better"),
     "coverage_entropy": ("Digit coverage, nats (ln 10 = 2.30 is perfect)", "higher is better"),
     "confidence": ("Judge confidence, %", "higher is better"),
     "memorisation_ratio": ("Memorisation ratio (1 = new digits, 0 = copies)", "near 1 is best"),
@@ -90,10 +91,10 @@ def compute(names: list[str], n: int, seed: int, lik: bool) -> list[dict]:
     return rows
 
 
-QUALITY = ["model", "coverage_entropy", "class_consistency", "frechet", "confidence", "recall",
-           "diversity", "memorisation_ratio"]
+QUALITY = ["model", "coverage_entropy", "class_consistency", "frechet", "confidence", "coverage",
+           "density", "recall", "diversity", "memorisation_ratio"]
 LIKELIHOOD = ["model", "nll_nats", "nll_bits_per_pixel", "neg_elbo_nats", "likelihood_kind"]
-PERCENT = ("class_consistency", "confidence", "recall")
+PERCENT = ("class_consistency", "confidence", "recall", "coverage")
 LIKELIHOOD_FAMILIES = {  # the two kinds of NLL must not be read as one scale
     "Gaussian": "Gaussians: an exact *continuous* density of pixel values. A density can exceed "
                 "1, so the NLL can be negative; compare Gaussians with Gaussians only.",
@@ -149,7 +150,9 @@ st.markdown(
     "Every model draws the same number of digits with the same seed; a small CNN (the "
     "**judge**, never trained on the held-out digits) labels them, and every figure is "
     "measured against the **same held-out real digits**. The *real held-out digits* row is the "
-    "best any model can do; *class means* (ten mean images, repeated) shows zero diversity.")
+    "best any model can do; *class means* (ten mean images, repeated) shows zero variety. "
+    "Variety is read from **coverage** and **density** (Naeem et al. 2020), which pixel noise "
+    "cannot fake; the nearest-neighbour *spread* is kept for reference, and noise inflates it.")
 
 available = sb.available_models(mnist.kind)
 if mnist.kind != "sample":
@@ -191,7 +194,8 @@ elif result[1]:
     st.caption(f"Every model drew {shown[2]:,} samples"
                + (f" (the real row: the {n_real:,} held-out digits outside the reference half)"
                   if n_real else "")
-               + f". Frechet distance, recall and diversity use {rows[0]['n_compare']:,} "
+               + f". Frechet distance, coverage, density, recall and spread use "
+               f"{rows[0]['n_compare']:,} "
                "samples in every row, so they compare at the same size.")
     flagged = [f"- **{r['model']}**: {r['flags']}" for r in rows if r["flags"]]
     if flagged:

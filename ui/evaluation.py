@@ -51,7 +51,7 @@ def _evaluate(samples: np.ndarray, labels, data_key: str, kind: str,
     ref = load_reference(data_key, kind, _mnist)
     n_cmp = min(len(samples), ref.n_compare)  # diversity against as many real digits
     ev = scoreboard.evaluate_samples(samples, judge, ref, labels, n_compare=n_cmp, quick=True)
-    cov, mem = ev["coverage"], ev["memorisation"]
+    cov, mem = ev["digits"], ev["memorisation"]
     return {
         "n": ev["n"], "entropy": cov.entropy, "shares": cov.shares, "missing": cov.missing,
         "dominant": cov.dominant, "consistency": ev["consistency"],

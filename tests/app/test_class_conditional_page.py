@@ -120,8 +120,8 @@ def test_quality_figures_match_the_scoreboard():
     judge, _ = evaluation.load_judge(mnist.kind)
     ref = evaluation.load_reference(key, mnist.kind, mnist)
     ev = scoreboard.evaluate_samples(images, judge, ref, labels, n_compare=40)
-    assert ours["n"] == ev["n"] and ours["entropy"] == ev["coverage"].entropy
-    np.testing.assert_array_equal(ours["shares"], ev["coverage"].shares)
+    assert ours["n"] == ev["n"] and ours["entropy"] == ev["digits"].entropy
+    np.testing.assert_array_equal(ours["shares"], ev["digits"].shares)
     for name in ("consistency", "confidence", "diversity"):
         assert ours[name] == pytest.approx(ev[name], rel=1e-12), name
     assert ours["ratio"] == ev["memorisation"].ratio

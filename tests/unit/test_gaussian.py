@@ -447,3 +447,74 @@ def test_fit_is_deterministic_across_threads(mnist):
     for fa, fb in zip(a.factors, b.factors):
         np.testing.assert_array_equal(fa.L, fb.L)
 
+
+
+# ----------------------------------------------------------------------------- factor analysers
+
+
+@pytest.fixture(scope="module")
+def ppca(small):
+    return ClassConditionalMixture(2, "pca", rank=5, reg=1e-3).fit(*small)
+
+
+def test_one_component_ppca_is_the_top_eigenvectors_of_the_ml_covariance(mnist):
+    """k = 1: the factors span the class covariance's top eigenvectors (numpy's eigh), the
+    eigenvalues match, and the noise is the mean discarded variance (Tipping and Bishop)."""
+    X = mnist.train.images[mnist.train.labels == 4][:200]
+    model = ClassConditionalMixture(1, "pca", rank=6, reg=1e-4).fit(X, np.full(200, 4))
+    C = np.cov(X.reshape(200, -1).astype(np.float64), rowvar=False, bias=True)
+    lam, V = np.linalg.eigh(C)
+    p = model.gaussians_.params
+    np.testing.assert_allclose(p["lam"][0], lam[::-1][:6] + 1e-4, rtol=1e-6)
+    P_model = p["U"][0] @ p["U"][0].T
+    P_ref = V[:, -6:] @ V[:, -6:].T
+    np.testing.assert_allclose(P_model, P_ref, atol=1e-6)
+    np.testing.assert_allclose(p["noise"][0], lam[:-6].sum() / (784 - 6) + 1e-4, rtol=1e-6)
+
+
+def test_ppca_mixture_density_matches_scipy_on_its_covariances(ppca, small):
+    """Each class density is the weighted sum of the components' normal densities (scipy)."""
+    X, y = small
+    Xt = X[:8].reshape(8, -1).astype(np.float64)
+    j = 1
+    comps = [multivariate_normal(ppca.gaussians_.means[j * 2 + c],
+                                 ppca.gaussians_.covariance(j * 2 + c)).logpdf(Xt)
+             for c in range(2)]
+    ref = np.logaddexp(comps[0] + np.log(ppca.weights_[j, 0]),
+                       comps[1] + np.log(ppca.weights_[j, 1]))
+    np.testing.assert_allclose(ppca.class_log_likelihood(X[:8])[:, j], ref, rtol=1e-7)
+
+
+def test_sharp_ppca_samples_lie_in_their_components_subspace(small):
+    """sample_noise=False draws mu + W z: nothing off the component's factor subspace."""
+    model = ClassConditionalMixture(2, "pca", rank=5, sample_noise=False).fit(*small)
+    k = int(model.classes_[0])
+    x, comps = model.sample_given_y(k, 50, rng=0, clip=False, return_components=True)
+    for c in range(2):
+        g = model.gaussians_
+        R = x[comps == c].reshape(-1, 784).astype(np.float64) - g.means[c]
+        U = g.params["U"][c]
+        off = R - (R @ U) @ U.T
+        assert np.abs(off).max() < 1e-4
+
+
+def test_noisy_ppca_samples_have_the_model_covariance(ppca):
+    """With its noise, many draws of one component have the factor variances lam along U and
+    the noise variance everywhere else."""
+    g = ppca.gaussians_
+    x = g.sample(0, 20000, np.random.default_rng(3)).astype(np.float64) - g.means[0]
+    U, lam, noise = g.params["U"][0], g.params["lam"][0], g.params["noise"][0]
+    np.testing.assert_allclose(((x @ U) ** 2).mean(0), lam, rtol=0.05)
+    off = x - (x @ U) @ U.T
+    np.testing.assert_allclose((off**2).sum(1).mean() / (784 - len(lam)), noise, rtol=0.02)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"covariance": "full", "rank": 5}, "rank applies only"),
+    ({"covariance": "diag", "sample_noise": False}, "sample_noise=False applies only"),
+    ({"covariance": "pca", "rank": 0}, "rank must be"),
+])
+def test_mixture_rejects_parameters_that_do_not_apply(small, params, match):
+    """rank and sample_noise are the factor model's: elsewhere they are a clear error."""
+    with pytest.raises(ValueError, match=match):
+        ClassConditionalMixture(2, **params).fit(*small)

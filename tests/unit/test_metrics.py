@@ -125,32 +125,59 @@ def test_bits_per_pixel_conversion_round_trips():
         metrics.bits_per_pixel_to_nats(metrics.nats_to_bits_per_pixel(x)), x)
 
 
-def test_recall_is_full_for_real_digits_and_low_for_ten_mean_images(mnist, judge):
-    """Fresh real digits reach nearly every real digit's ball; ten repeated means reach few."""
+def _direct_density_coverage(real, fake, k):
+    """Naeem et al.'s definitions, written out with scipy's distance matrix."""
+    from scipy.spatial.distance import cdist
+
+    rr = cdist(real, real)
+    np.fill_diagonal(rr, np.inf)
+    radii = np.sort(rr, axis=1)[:, k - 1]
+    inside = cdist(fake, real) <= radii[None, :]
+    return inside.sum() / (k * len(fake)), inside.any(axis=0).mean()
+
+
+def _direct_recall(real, fake, k):
+    """Kynkaanniemi et al.'s improved recall: real points inside some sample's k-NN ball."""
+    from scipy.spatial.distance import cdist
+
+    ff = cdist(fake, fake)
+    np.fill_diagonal(ff, np.inf)
+    radii = np.sort(ff, axis=1)[:, k - 1]
+    return (cdist(real, fake) <= radii[None, :]).any(axis=1).mean()
+
+
+def test_density_coverage_and_recall_match_their_definitions():
+    """On random points, each figure equals the paper's formula computed with scipy."""
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(300, 16)), rng.normal(0.3, 1.2, size=(250, 16))
+    d, c = metrics.density_coverage(real, fake, 5)
+    d_ref, c_ref = _direct_density_coverage(real, fake, 5)
+    assert d == pytest.approx(d_ref, rel=1e-12) and c == pytest.approx(c_ref, rel=1e-12)
+    assert metrics.recall(real, fake, 5) == pytest.approx(_direct_recall(real, fake, 5))
+
+
+def test_real_digits_score_like_real_digits_and_ten_means_cover_little(mnist, judge):
+    """Fresh real digits: density ~1, coverage ~0.97 (1 - 2^-5), recall high; ten repeated
+    mean images: coverage and recall low."""
     ref = judge.features(mnist.test.images[0::2])
     real = judge.features(mnist.test.images[1::2])
     means = np.stack([mnist.train.images[mnist.train.labels == k].mean(0) for k in range(10)])
-    assert metrics.recall(ref, real) > 0.9
-    assert metrics.recall(ref, judge.features(np.repeat(means, 50, axis=0))) < 0.3
+    repeated = judge.features(np.repeat(means, 50, axis=0))
+    d, c = metrics.density_coverage(ref, real)
+    assert 0.8 < d < 1.25 and c > 0.9
+    assert metrics.recall(ref, real) > 0.8
+    assert metrics.density_coverage(ref, repeated)[1] < 0.3
+    assert metrics.recall(ref, repeated) < 0.1
 
 
-def test_diversity_is_one_for_real_and_zero_for_repeated_images(mnist, judge):
-    """Real digits are as spread as real digits (~1); repeated images have diversity 0."""
-    a = judge.features(mnist.test.images[0::2])
-    b = judge.features(mnist.test.images[1::2])
-    assert 0.8 < metrics.diversity(a, b) < 1.25
-    assert metrics.diversity(np.repeat(a[:10], 50, axis=0), b) == 0.0
-
-
-def test_judge_confidence_is_the_mean_top_probability():
-    """Judge confidence averages each row's largest probability."""
-    p = np.array([[0.9, 0.1], [0.4, 0.6]])
-    assert metrics.judge_confidence(p) == pytest.approx(0.75)
-
-
-def test_knn_radii_match_brute_force():
-    """k-NN radii equal the k-th smallest distance to another point."""
-    x = np.random.default_rng(4).normal(size=(40, 3))
-    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
-    np.fill_diagonal(d, np.inf)
-    np.testing.assert_allclose(metrics.knn_radii(x, 3), np.sort(d, axis=1)[:, 2])
+def test_coverage_falls_as_pixel_noise_grows(mnist, judge):
+    """Real digits with more and more pixel noise cover fewer real digits: noise is never
+    read as variety (0.98 clean, ~0.83 at sd 0.2, ~0.41 at sd 0.35 here)."""
+    ref = judge.features(mnist.test.images[0::2])
+    clean = mnist.test.images[1::2]
+    rng = np.random.default_rng(0)
+    covered = []
+    for sd in (0.0, 0.2, 0.35):
+        noisy = np.clip(clean + rng.normal(0, sd, clean.shape), 0, 1).astype(np.float32)
+        covered.append(metrics.density_coverage(ref, judge.features(noisy))[1])
+    assert covered[0] > 0.9 and covered[0] > covered[1] > covered[2]
