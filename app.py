@@ -62,8 +62,15 @@ with right:
     st.image(figure_png("good_samples"), width="content")
 
 st.subheader("The pages")
+from ui import talk, tour  # noqa: E402 (the tour and talk mode belong to this section)
+
+st.button("Take the guided tour", key="tour_start", on_click=tour.start, type="primary",
+          icon=":material/tour:", disabled=tour.current() is not None,
+          help=f"{len(tour.STEPS)} steps through the pages, from a uniform z to judging "
+               "samples: Back / Next or the arrow keys. Add ?talk=1 to the address for a "
+               "projector.")
 for path in ui.page_files():
     st.page_link(str(path.relative_to(ui.ROOT)), label=f"**{ui.page_title(path)}**: "
-                 f"{ui.page_summary(path)}")
+                 f"{ui.page_summary(path)}", query_params=talk.link_params() or None)
 if not ui.page_files():
     st.info("The model pages are on their way.")

@@ -18,6 +18,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 import genlib
+from genlib import data_files
 from genlib import images as gim
 from genlib.data import available_sources
 
@@ -71,21 +72,37 @@ keep_keras_session()
 def setup_page(title: str, icon: str = ":material/scatter_plot:") -> genlib.MNIST:
     """Configure the page (wide, titled), draw the navigation and the dataset sidebar.
 
+    Talk mode (``?talk=1``) starts with the sidebar collapsed and large type; ``?hide=``
+    hides chosen controls; a guided tour (``?tour=N``) shows its card above the page.
     Returns the dataset in use.
     """
-    st.set_page_config(page_title=f"{title} · GenLab", page_icon=icon, layout="wide")
+    from ui import talk, tour  # here, not at the top: both import this package
+
+    presenting = talk.read_link()
+    st.set_page_config(page_title=f"{title} · GenLab", page_icon=icon, layout="wide",
+                       initial_sidebar_state="collapsed" if presenting else "auto")
+    talk.inject_css()
     navigation_sidebar()
+    tour.show()
     return dataset_sidebar()
 
 
 def navigation_sidebar() -> None:
-    """Links to the home page and every page in pages/, labelled as the pages title themselves."""
+    """Links to the home page and every page in pages/, labelled as the pages title themselves.
+
+    In talk mode the links carry ``talk`` and ``hide``, so the address bar stays a presenter
+    link on every page.
+    """
+    from ui import talk
+
+    params = talk.link_params() or None
     with st.sidebar:
         try:
-            st.page_link("app.py", label="Home", icon=":material/home:")
+            st.page_link("app.py", label="Home", icon=":material/home:", query_params=params)
             for path in page_files():
                 st.page_link(f"pages/{path.name}", label=page_title(path),
-                             icon=PAGE_ICONS.get(path.stem, ":material/chevron_right:"))
+                             icon=PAGE_ICONS.get(path.stem, ":material/chevron_right:"),
+                             query_params=params)
         except StreamlitAPIException:
             return  # a page run on its own (`streamlit run pages/X.py`) has no app to link to
         st.divider()
@@ -238,8 +255,8 @@ def dataset_sidebar() -> genlib.MNIST:
         with st.expander("Use your own MNIST file", expanded=bool(error)):
             st.file_uploader("A Keras-layout .npz or Kaggle's train.csv", type=["npz", "csv", "gz"],
                              key="_source_upload", on_change=_on_upload,
-                             help=f"Up to {genlib.data.MAX_DIGITS:,} digits and "
-                                  f"{genlib.data.MAX_UNPACKED_BYTES // 2**20} MB unpacked.")
+                             help=f"Up to {data_files.MAX_DIGITS:,} digits and "
+                                  f"{data_files.MAX_UNPACKED_BYTES // 2**20} MB unpacked.")
             if error:
                 st.error(f"Could not use that file: {plain(error)}. Keeping the current dataset.",
                          icon=":material/error:")
