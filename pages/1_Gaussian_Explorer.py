@@ -5,10 +5,10 @@ import streamlit as st
 
 import ui
 from genlib import distributions as gd
-from ui import charts
+from ui import charts, talk
 from ui import gaussian_view as gv
 
-ui.setup_page("Gaussian Explorer", ":material/ssid_chart:")
+ui.setup_page("Gaussian Explorer", ":material/ssid_chart:", dataset=False)  # no digits here
 ss = st.session_state
 
 
@@ -212,5 +212,7 @@ else:
 
 # Keep the URL in step with the view (the last valid one), so a link reopens it exactly.
 query = gv.ViewState(dist, float(z), n, seed).to_query()
-if st.query_params.to_dict() != query:
-    st.query_params.from_dict(query)
+# rewrite only this page's parameters: talk, hide and tour belong to the presenter's link
+kept = {k: v for k, v in st.query_params.to_dict().items() if k in talk.LINK_KEYS}
+if st.query_params.to_dict() != {**kept, **query}:
+    st.query_params.from_dict({**kept, **query})

@@ -136,12 +136,11 @@ def chart_ui(df: pd.DataFrame, families: dict) -> None:
                                         range=list(FAMILY_COLORS.values()))),
         tooltip=["model", alt.Tooltip(f"{metric}:Q", format=".3f")],
     )
+    # no colours fixed here: the theme's text colour keeps labels readable, light or dark
     labels = bars.mark_text(align="left", dx=4, fontSize=15).encode(
-        text=alt.Text(f"{metric}:Q", format=".0f" if metric in PERCENT else ".2f"),
-        color=alt.value("#111111"))
+        text=alt.Text(f"{metric}:Q", format=".0f" if metric in PERCENT else ".2f"))
     st.altair_chart((bars + labels).properties(height=max(180, 46 * len(data) + 60)).configure_axis(
-        labelFontSize=16, titleFontSize=16, labelColor="#111111",
-        titleColor="#111111").configure_legend(labelFontSize=15, titleFontSize=15),
+        labelFontSize=16, titleFontSize=16).configure_legend(labelFontSize=15, titleFontSize=15),
         width="stretch")
 
 

@@ -69,12 +69,14 @@ def keep_keras_session() -> None:
 keep_keras_session()
 
 
-def setup_page(title: str, icon: str = ":material/scatter_plot:") -> genlib.MNIST:
+def setup_page(title: str, icon: str = ":material/scatter_plot:",
+               dataset: bool = True) -> genlib.MNIST | None:
     """Configure the page (wide, titled), draw the navigation and the dataset sidebar.
 
     Talk mode (``?talk=1``) starts with the sidebar collapsed and large type; ``?hide=``
     hides chosen controls; a guided tour (``?tour=N``) shows its card above the page.
-    Returns the dataset in use.
+    Returns the dataset in use; a page that uses no digits passes ``dataset=False`` and gets
+    None (no MNIST choice in its sidebar).
     """
     from ui import talk, tour  # here, not at the top: both import this package
 
@@ -84,7 +86,7 @@ def setup_page(title: str, icon: str = ":material/scatter_plot:") -> genlib.MNIS
     talk.inject_css()
     navigation_sidebar()
     tour.show()
-    return dataset_sidebar()
+    return dataset_sidebar() if dataset else None
 
 
 def navigation_sidebar() -> None:

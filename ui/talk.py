@@ -18,6 +18,7 @@ from ui import url
 
 TALK = "genlab_talk"  # session state: talk mode on (bool)
 HIDE = "genlab_hide"  # session state: the widget keys to hide (tuple of str)
+LINK_KEYS = ("talk", "hide", "tour")  # the presenter's parameters: pages keep them in the URL
 MAX_HIDDEN = 40  # keys in one ?hide= list
 MAX_KEY = 60  # characters in one key (GenLab's longest is ~20)
 WIDGET_KEY = re.compile(r"[A-Za-z0-9_-]+")  # what a key may hold: it becomes a CSS class name

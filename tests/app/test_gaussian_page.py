@@ -142,3 +142,14 @@ def test_likelihood_section_reports_the_mles_of_the_sample():
     mu_hat, sigma_hat = gd.normal_mle(gd.inverse_transform_sample(gd.default(), 300, 3)[1])
     text = " ".join(m.value for m in at.markdown)
     assert f"**{mu_hat:.4g}**" in text and f"**{sigma_hat:.4g}**" in text
+
+
+def test_the_page_keeps_a_presenters_talk_and_tour_parameters_in_its_link():
+    """Rewriting its own view into the URL leaves talk, hide and tour in place."""
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=60)
+    for k, v in {"talk": "1", "hide": "g_seed", "dist": "gamma", "k": "3", "theta": "2"}.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception
+    assert at.query_params["talk"] == "1" and at.query_params["hide"] == "g_seed"
+    assert at.query_params["dist"] == "gamma"

@@ -24,4 +24,7 @@ def test_page_renders_without_exception(page):
     at.switch_page(str(page.relative_to(ROOT))).run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert any("Dataset:" in c.value for c in at.sidebar.caption)
+    uses_digits = "dataset=False" not in page.read_text(encoding="utf-8")
+    # a page that uses no digits shows no MNIST choice (it would only confuse)
+    assert any("Dataset:" in c.value for c in at.sidebar.caption) == uses_digits
+    assert bool([r for r in at.sidebar.radio if r.key == "_source_radio"]) == uses_digits
