@@ -18,9 +18,20 @@ MODELS = {"tutorial": "Tutorial: dense, 4-D latent",
           "conv": "Convolutional (better)"}
 DIGITS = list(range(10))
 # On a narrow screen Streamlit stacks columns in order: put the decoded digit first there.
+# The digit chooser wraps instead of scrolling, and Random / Reset share one row.
 NARROW_CSS = """<style>@media (max-width: 640px) {
   [data-testid="stHorizontalBlock"]:has(.st-key-vae_main_digit) { flex-direction: column; }
   [data-testid="stColumn"]:has(.st-key-vae_main_digit) { order: -1; }
+  .st-key-vae_jump [data-testid="stButtonGroup"] > div:last-child {
+    flex-wrap: wrap; max-width: 100%; overflow: hidden; }
+  .st-key-vae_jump [data-testid="stButtonGroup"] > div:last-child > * {
+    flex: 1 1 18%; min-width: 0; }
+  [data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] .st-key-vae_random) {
+    flex-flow: row wrap; }
+  [data-testid="stColumn"]:has(.st-key-vae_random),
+  [data-testid="stColumn"]:has(.st-key-vae_reset) {
+    flex: 1 1 40% !important; min-width: 0 !important; width: auto !important; }
+  [data-testid="stColumn"]:has(.st-key-vae_jump) { flex: 1 1 100% !important; }
 }</style>"""
 
 
