@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import logging
+import os
 import re
 import sys
 import tempfile
@@ -23,6 +24,9 @@ from genlib import images as gim
 from genlib.data import available_sources
 
 log = logging.getLogger("genlab")
+# TensorFlow's start-up chatter (oneDNN notices, CPU feature lines) is not for a presenter's
+# terminal; its errors still print. Set before any page can import it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: app.py and pages/ live here
 SOURCE_KEY = "genlab_source"  # persists across pages (widget keys are dropped on page switch)
 UPLOAD_KEY = "genlab_upload"  # (file name, bytes) of the last valid upload

@@ -27,22 +27,28 @@ def free_port() -> int:
 class Server:
     """A `streamlit run app.py` subprocess on 127.0.0.1, offline, with its own cache dir."""
 
-    def __init__(self, env: dict | None = None):
+    def __init__(self, env: dict | None = None, as_readme: bool = False, log=None):
+        """``as_readme``: run as the README's command does (the project's config alone, file
+        watcher on); ``log``: a file that gets the server's stdout and stderr."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         run_env = {**os.environ, "GENLAB_OFFLINE": "1", **(env or {})}
+        args = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
+                "--server.address", "127.0.0.1"]
+        if not as_readme:
+            args += ["--server.headless", "true", "--browser.gatherUsageStats", "false",
+                     "--server.fileWatcherType", "none"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            args, cwd=ROOT, env=run_env, stdout=log or subprocess.DEVNULL,
+            stderr=log or subprocess.PIPE)
         self.wait_healthy()
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited: {self.proc.stderr.read().decode()[-2000:]}")
+                err = self.proc.stderr.read().decode()[-2000:] if self.proc.stderr else ""
+                raise RuntimeError(f"streamlit exited: {err}")
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as r:
                     if r.read().strip() == b"ok":
