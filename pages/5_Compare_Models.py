@@ -153,6 +153,15 @@ st.markdown(
     "Variety is read from **coverage** and **density** (Naeem et al. 2020), which pixel noise "
     "cannot fake; the nearest-neighbour *spread* is kept for reference, and noise inflates it.")
 
+try:
+    ev.load_judge(mnist.kind)
+    judge_problem = None
+except ValueError as e:  # a damaged judge: say which file; the shipped table still shows
+    judge_problem = str(e)
+    st.error(f"The judge cannot be loaded, so new rows cannot be scored: {ui.plain(e)}. "
+             "Rows shipped with GenLab are still shown. Restore the file (git checkout "
+             "genlib/weights) or retrain it with `python -m genlib.train classifier`.",
+             icon=":material/broken_image:")
 available = sb.available_models(mnist.kind)
 if mnist.kind != "sample":
     st.info("The shipped VAE and GAN weights were trained on the embedded sample, so they are "
@@ -225,7 +234,9 @@ elif result[1]:
             "Likelihoods compare only within a family: the Gaussians' figure is an exact "
             "*continuous density* (it can exceed 1, so the NLL can be negative), the VAE's an "
             "upper bound on a Bernoulli likelihood of pixel intensities. GANs have none.")
-        judge, judge_file = ev.load_judge(mnist.kind)
-        acc = "" if judge.accuracy is None else f", {judge.accuracy:.1%} right on held-out digits"
-        st.caption(f"Judge: {judge_file}{acc} (trained on: "
-                   f"{judge.manifest.get('data_source', 'unknown')}).")
+        if judge_problem is None:
+            judge, judge_file = ev.load_judge(mnist.kind)
+            acc = ("" if judge.accuracy is None
+                   else f", {judge.accuracy:.1%} right on held-out digits")
+            st.caption(f"Judge: {judge_file}{acc} (trained on: "
+                       f"{judge.manifest.get('data_source', 'unknown')}).")

@@ -176,3 +176,29 @@ def test_likelihoods_of_different_kinds_are_never_in_one_table(at):
     assert all(("VAE" in m) == ("VAE" in t["model"].iloc[0]) for t in tables for m in t["model"])
     captions = " ".join(c.value for c in at.caption)
     assert "can be negative" in captions and "Bernoulli" in captions
+
+
+def test_a_damaged_judge_is_named_and_the_shipped_table_still_shows(tmp_path, monkeypatch):
+    """classifier.npz not matching its manifest: one clear error naming it, no exception."""
+    import shutil
+
+    import streamlit as st
+
+    from genlib import classifier
+
+    for f in ("classifier.npz", "classifier.json"):
+        shutil.copy(classifier.WEIGHTS_DIR / f, tmp_path / f)
+    data = bytearray((tmp_path / "classifier.npz").read_bytes())
+    data[200] ^= 0xFF
+    (tmp_path / "classifier.npz").write_bytes(bytes(data))
+    monkeypatch.setattr(classifier, "WEIGHTS_DIR", tmp_path)
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+        at.switch_page(PAGE).run()
+    finally:
+        st.cache_resource.clear()
+    assert not at.exception
+    message = " ".join(e.value for e in at.error)
+    assert "classifier" in message and "damaged" in message
+    assert list(at.dataframe[0].value["model"]) == sb.available_models("sample")
