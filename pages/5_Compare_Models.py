@@ -7,6 +7,7 @@ import streamlit as st
 import ui
 from genlib import scoreboard as sb
 from ui import evaluation as ev
+from ui import url
 
 mnist = ui.setup_page("Compare Models", ":material/leaderboard:")
 ss = st.session_state
@@ -167,6 +168,7 @@ if mnist.kind != "sample":
     st.info("The shipped VAE and GAN weights were trained on the embedded sample, so they are "
             "left out on this dataset; the Gaussians are refitted on it.",
             icon=":material/info:")
+url.guard({"cmp_n": url.choice(N_CHOICES), "cmp_seed": url.integer(0, 2**31 - 1)})
 names, n, seed, lik, go = controls_ui(available)
 params = (ev.dataset_key(mnist), tuple(names), n, seed, lik)
 

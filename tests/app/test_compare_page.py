@@ -202,3 +202,15 @@ def test_a_damaged_judge_is_named_and_the_shipped_table_still_shows(tmp_path, mo
     message = " ".join(e.value for e in at.error)
     assert "classifier" in message and "damaged" in message
     assert list(at.dataframe[0].value["model"]) == sb.available_models("sample")
+
+
+@pytest.mark.parametrize("bad", ["inf", "1e400", "9" * 80, "-1", "nan", "٣", "x" * 300])
+def test_a_bad_seed_in_the_link_is_named_and_the_rest_kept(bad):
+    """?cmp_seed=inf crashed the number input; now it is named, dropped, cmp_n kept."""
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=120)
+    at.query_params["cmp_seed"] = bad
+    at.query_params["cmp_n"] = "500"
+    at.run()
+    assert not at.exception
+    assert "cmp_seed" in " ".join(w.value for w in at.warning)
+    assert at.select_slider(key="cmp_n").value == 500
