@@ -16,6 +16,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 DONE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
 
 
 def free_port() -> int:
@@ -83,18 +84,23 @@ def open_page(page, server: Server, path: str, timeout_ms: int = 120_000) -> flo
     """Navigate to a page and wait until its script has finished; return seconds taken."""
     t0 = time.perf_counter()
     page.goto(page_url(server, path))
-    page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
     wait_idle(page, timeout_ms)
     return time.perf_counter() - t0
 
 
 def wait_idle(page, timeout_ms: int = 120_000) -> None:
-    """Wait until the app's script run is over (after a click or a page load)."""
-    page.wait_for_timeout(150)  # let a rerun triggered just now flip the state to "running"
-    page.wait_for_selector(DONE, timeout=timeout_ms)
-    # Element code is loaded lazily: until it arrives, elements show as grey skeletons.
-    page.wait_for_function("() => !document.querySelector(\"[data-testid='stSkeleton']\")",
-                           timeout=timeout_ms)
+    """Wait until the app's script run is over (after a click or a page load), with Playwright's
+    auto-waiting: first for a rerun that a click may just have started, then for it to end and
+    for every lazily loaded element to replace its grey skeleton."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    try:  # a rerun triggered just now flips the state to "running" within a few frames
+        page.locator(RUNNING).wait_for(state="attached", timeout=300)
+    except PlaywrightTimeout:
+        pass  # it has finished already, or nothing was triggered
+    expect(page.locator(DONE)).to_be_attached(timeout=timeout_ms)
+    expect(page.locator("[data-testid='stSkeleton']")).to_have_count(0, timeout=timeout_ms)
 
 
 def launch_browser(playwright):
