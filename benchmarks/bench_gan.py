@@ -172,6 +172,51 @@ def concurrent_sessions(n: int = 10, seconds: float = 30.0) -> dict:
             "rss_growth": rss1 - rss0, "cpu_after_close": cpu_after}
 
 
+def time_to_first_step(wait_before_play: float = 0.0) -> float:
+    """Seconds from opening the GAN page in Chromium (a fresh server: TensorFlow not loaded)
+    until the step counter passes the pretrained checkpoint's after pressing Play, the page
+    left open ``wait_before_play`` seconds first (it warms TensorFlow up meanwhile)."""
+    with served_browser() as (server, browser):
+        from server import page_url  # tests/browser, on the path
+
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        t0 = time.perf_counter()
+        page.goto(page_url(server, PAGE))
+        page.locator(".st-key-gan_play button").wait_for(timeout=120_000)
+        start = _step_count(page)
+        time.sleep(max(0.0, wait_before_play - (time.perf_counter() - t0)))
+        page.locator(".st-key-gan_play button").click()
+        deadline = time.monotonic() + 180
+        while _step_count(page) <= start and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return time.perf_counter() - t0
+
+
+def sessions_memory(n: int = 10, seconds: float = 20.0) -> dict:
+    """Server memory (MiB) idle, with ``n`` tabs playing, and after closing them all: 25 s
+    later (the trainers of gone sessions are released after a 20 s grace)."""
+    with served_browser() as (server, browser):
+        from server import open_page  # tests/browser, on the path
+
+        rss = {"idle": _rss_mb(server.proc.pid)}
+        pages = []
+        for _ in range(n):
+            page = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+            open_page(page, server, PAGE)
+            pages.append(page)
+        for page in pages:  # all within a second
+            page.locator(".st-key-gan_play button").click()
+        starts = [_step_count(pg) for pg in pages]
+        time.sleep(seconds)
+        rss["playing"] = _rss_mb(server.proc.pid)
+        rss["lost"] = sum(_step_count(pg) <= s for pg, s in zip(pages, starts))
+        for pg in pages:
+            pg.context.close()
+        time.sleep(25.0)
+        rss["closed"] = _rss_mb(server.proc.pid)
+    return rss
+
+
 def smallest_share(sampler, n: int = 1000) -> tuple[float, str]:
     """Smallest share of any digit among ``n`` samples, and which judge counted them."""
     from genlib import gan
@@ -186,6 +231,15 @@ def rows():
     from genlib import gan, load_mnist
     from genlib.gan_train import GANTrainer
 
+    for wait in (0.0, 5.0):
+        yield _row(f"time to first step: page opened, {wait:.0f} s, Play, step > checkpoint's",
+                   time_to_first_step(wait), "s", "<= 4")
+    mem = sessions_memory()
+    yield _row("server memory, idle (fresh server, GAN page not yet open)", mem["idle"], "MiB",
+               "")
+    yield _row("  10 tabs pressed Play within a second, 20 s later", mem["playing"], "MiB",
+               f"({mem['lost']:.0f} tab(s) not advancing)")
+    yield _row("  25 s after closing all 10 tabs", mem["closed"], "MiB", "back near idle")
     headless = headless_steps_per_s("mlp")
     yield _row("headless mlp, batch 64, XLA, 32 steps per call", headless, "steps/s",
                ">= 250")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import threading
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 from genlib import checkpoints, gan, nn
 from genlib.gan import ARCHITECTURE, METRICS, N_FIXED, PRESETS, RANGES
 
-__all__ = ["GANTrainer", "cli"]
+__all__ = ["GANTrainer", "compiled", "precompile", "cli"]
 
 CHUNK = 32  # steps per compiled call: amortises Python overhead, keeps a call under ~0.1 s
 HISTORY_POINTS = 2000  # metric rows kept (older ones are averaged pairwise)
@@ -67,6 +68,153 @@ class _History:
                                      + [np.asarray(d[m], np.float64) for m in METRICS])
             h.rows = h.rows[-capacity + 1:]
         return h
+
+
+class _Adam:
+    """Adam's state for one network as plain variables (Keras' Adam update, beta_1 = 0.5):
+    the shared compiled step updates them, so no optimizer object is tied to a trace."""
+
+    def __init__(self, tf, variables: list, learning_rate: float, beta_1: float = 0.5):
+        self.learning_rate = tf.Variable(learning_rate, dtype=tf.float32, trainable=False)
+        self.beta_1 = beta_1
+        self.iterations = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+
+    def state(self) -> dict:
+        return {"lr": self.learning_rate, "t": self.iterations, "m": self.m, "v": self.v}
+
+
+def _padded(n: int) -> int:
+    """Rows of the device copy of ``n`` training digits: a power of two, at least 4,096."""
+    return max(4096, 1 << (int(n) - 1).bit_length())
+
+
+_compiled_lock = threading.Lock()
+_compiled_cache: dict = {}
+
+
+class _Compiled:
+    """The train step and the generator of one architecture and batch size, traced once per
+    process and shared by every trainer (every browser session) that has them.
+
+    A trainer passes its own variables in (``GANTrainer._state``); TensorFlow keys a trace by
+    the variables' shapes, not by which variables they are, and XLA caches the compiled
+    program the same way. Building and compiling it took 6-10 s per session on a loaded
+    2-core machine; sessions after the first now start at once. Nothing here holds a
+    session's variables, so a closed session's memory is not pinned by the cache.
+    """
+
+    def __init__(self, preset: str, latent: int, output: str, pack: int, batch: int,
+                 jit: bool):
+        import tensorflow as tf
+
+        g_spec, d_spec = gan.architecture(preset, latent, output)
+        # templates: the layers to call with a session's weights (their own are never used)
+        G = nn.build_keras(g_spec, (latent,), "generator", seed=0)
+        Dm = nn.build_keras(d_spec, (784 * pack,), "discriminator", seed=0)
+        packed = 784 * pack
+        tanh = output == "tanh"
+
+        def gen(g, z, training):
+            return G.stateless_call(g, [], z, training=training)[0]
+
+        def D(d, x, training):  # one logit per pack of images
+            return Dm.stateless_call(d, [], tf.reshape(x, [-1, packed]), training=training)[0]
+
+        def draw(s, kind, shape):  # stateless draws from the session's own noise counter
+            seed = s["noise"].read_value()
+            s["noise"].assign_add(tf.constant([0, 1], tf.int64))
+            if kind == "normal":
+                return tf.random.stateless_normal(shape, seed)
+            return tf.random.stateless_uniform(shape, seed, 0, s["n_data"], dtype=tf.int32)
+
+        def real_batch(s):
+            x = tf.cast(tf.gather(s["data"], draw(s, "index", [batch])), tf.float32) / 255.0
+            return x * 2.0 - 1.0 if tanh else x
+
+        def d_losses(s, real_out, fake_out):
+            target = 1.0 - s["smooth"]
+            ns = (tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+                tf.fill(tf.shape(real_out), target), real_out))
+                + tf.reduce_mean(tf.nn.softplus(fake_out)))
+            ls = 0.5 * (tf.reduce_mean(tf.square(real_out - target))
+                        + tf.reduce_mean(tf.square(fake_out)))
+            return (1.0 - s["ls"]) * ns + s["ls"] * ls
+
+        def g_loss_of(s, fake_out):
+            ns = tf.reduce_mean(tf.nn.softplus(-fake_out))  # non-saturating: -log D(G(z))
+            ls = 0.5 * tf.reduce_mean(tf.square(fake_out - 1.0))
+            return (1.0 - s["ls"]) * ns + s["ls"] * ls
+
+        def score(s, out):  # "D's belief that it is real", for the charts
+            return tf.reduce_mean((1.0 - s["ls"]) * tf.sigmoid(out) + s["ls"] * out)
+
+        def adam(opt, variables, grads, beta_2=0.999, eps=1e-7):  # as keras.optimizers.Adam
+            t = opt["t"].assign_add(1.0)
+            alpha = opt["lr"] * tf.sqrt(1.0 - tf.pow(beta_2, t)) / (1.0 - tf.pow(0.5, t))
+            for var, g, m, v in zip(variables, grads, opt["m"], opt["v"]):
+                m.assign_add((g - m) * 0.5)
+                v.assign_add((tf.square(g) - v) * (1.0 - beta_2))
+                var.assign_sub(m * alpha / (tf.sqrt(v) + eps))
+
+        @tf.function(jit_compile=jit)
+        def run(s, n):
+            out = tf.zeros([CHUNK, len(METRICS)])
+            i = tf.constant(0)
+            while i < n:  # autograph: an XLA while loop (tf.range needs a constant bound)
+                d_loss = tf.constant(0.0)
+                d_real = tf.constant(0.0)
+                j = tf.constant(0)
+                while j < s["d_steps"]:
+                    j += 1
+                    x = real_batch(s)
+                    z = draw(s, "normal", [batch, latent])
+                    with tf.GradientTape() as tape:
+                        tape.watch(s["d"])
+                        real_out = D(s["d"], x, True)
+                        fake_out = D(s["d"], gen(s["g"], z, True), True)
+                        d_loss = d_losses(s, real_out, fake_out)
+                    adam(s["opt_d"], s["d"], tape.gradient(d_loss, s["d"]))
+                    d_real = score(s, real_out)
+                z = draw(s, "normal", [batch, latent])
+                with tf.GradientTape() as tape:
+                    tape.watch(s["g"])
+                    fake_out = D(s["d"], gen(s["g"], z, True), True)
+                    g_loss = g_loss_of(s, fake_out)
+                adam(s["opt_g"], s["g"], tape.gradient(g_loss, s["g"]))
+                row = tf.stack([d_loss, g_loss, d_real, score(s, fake_out)])
+                out = tf.tensor_scatter_nd_update(out, [[i]], [row])
+                i += 1
+            return out
+
+        self.run = run
+        self.decode = tf.function(lambda g, z: gen(g, z, False), reduce_retracing=True)
+
+
+def compiled(preset: str, latent: int, output: str, pack: int, batch: int,
+             jit: bool) -> _Compiled:
+    """The shared :class:`_Compiled` for these settings (built on first use, thread-safe:
+    two sessions asking at once build it once)."""
+    key = (preset, latent, output, pack, batch, jit)
+    with _compiled_lock:
+        if key not in _compiled_cache:
+            _compiled_cache[key] = (threading.Lock(), [])
+        lock, box = _compiled_cache[key]
+    with lock:
+        if not box:
+            box.append(_Compiled(*key))
+    return box[0]
+
+
+def precompile(preset: str = "mlp", **settings) -> None:
+    """Trace and compile the train step of ``preset`` with these settings once (what a page
+    calls in the background when it opens, so the first Play finds it compiled)."""
+    # the embedded sample's size: XLA compiles per padded dataset size (see _padded)
+    trainer = GANTrainer(preset, images=np.zeros((4000, 28, 28), np.float32), **settings)
+    trainer.warm_up()
+    trainer.train(1)  # XLA compiles for the shapes it sees: a real step
+    trainer.close()
 
 
 class GANTrainer(gan.Sampler):
@@ -118,31 +266,34 @@ class GANTrainer(gan.Sampler):
     # -- construction
 
     def _build(self, images: np.ndarray) -> None:
-        keras = nn.keras()
+        nn.keras()
         import tensorflow as tf
 
         self._tf = tf
         latent = self.settings["latent_dim"]
+        # The Keras models only hold this session's weights (and name them for checkpoints);
+        # the compiled step is shared (see _Compiled) and gets the variables as arguments.
         self.G = nn.build_keras(self.generator_spec, (latent,), "generator", seed=self.seed)
         # D sees ``pack`` images side by side as one input (PacGAN: a generator that keeps
         # drawing the same digit makes packs that look unlike real ones)
         self.D = nn.build_keras(self.discriminator_spec, (784 * self.settings["pack"],),
                                 "discriminator", seed=self.seed + D_SEED_OFFSET)
-        # uint8 on the device: full MNIST is 47 MB per session instead of 188 MB
-        self._data = tf.constant((np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8)
-                                 .reshape(len(images), 784))
-        self._rng = tf.random.Generator.from_seed(self.seed)
+        # uint8 on the device: full MNIST is 47 MB per session instead of 188 MB. A variable
+        # of unknown length (one trace for every dataset), padded to a power of two rows
+        # (XLA compiles per shape: 2 s for each new dataset size without the padding)
+        rows = np.zeros((_padded(len(images)), 784), np.uint8)
+        rows[:len(images)] = (np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8).reshape(-1, 784)
+        self._data = tf.Variable(rows, trainable=False, shape=tf.TensorShape([None, 784]))
+        self._n_data = tf.Variable(len(images), dtype=tf.int32, trainable=False)
+        self._noise = tf.Variable([self.seed, 0], dtype=tf.int64, trainable=False)
         self._d_steps = tf.Variable(self.settings["d_steps"], dtype=tf.int32, trainable=False)
         self._ls = tf.Variable(0.0, dtype=tf.float32, trainable=False)  # 1.0: least squares
         self._smooth = tf.Variable(0.0, dtype=tf.float32, trainable=False)
-        self.opt_g = keras.optimizers.Adam(learning_rate=self.settings["lr_g"], beta_1=0.5)
-        self.opt_d = keras.optimizers.Adam(learning_rate=self.settings["lr_d"], beta_1=0.5)
-        self.opt_g.build(self.G.trainable_variables)
-        self.opt_d.build(self.D.trainable_variables)
-        self._chunk_fns: dict = {}
+        self.opt_g = _Adam(tf, [v.value for v in self.G.trainable_variables],
+                           self.settings["lr_g"])
+        self.opt_d = _Adam(tf, [v.value for v in self.D.trainable_variables],
+                           self.settings["lr_d"])
         self._warm: set = set()
-        self._decode_fn = tf.function(lambda z: self.G(z, training=False), input_signature=[
-            tf.TensorSpec([None, latent], tf.float32)])
         self.set(**{k: v for k, v in self.settings.items() if k not in ARCHITECTURE})
 
     def set(self, **settings) -> None:
@@ -152,108 +303,55 @@ class GANTrainer(gan.Sampler):
             raise ValueError(f"{', '.join(fixed)} can only change at reset (build a new trainer)")
         new = gan.validate_settings(self.preset, **{**self.settings, **settings})
         self.settings = new
-        self.opt_g.learning_rate = new["lr_g"]  # a variable inside Keras: no retracing
-        self.opt_d.learning_rate = new["lr_d"]
+        self.opt_g.learning_rate.assign(new["lr_g"])  # variables: no retracing
+        self.opt_d.learning_rate.assign(new["lr_d"])
         self._d_steps.assign(new["d_steps"])
         self._ls.assign(1.0 if new["loss"] == "least-squares" else 0.0)
         self._smooth.assign(new["label_smoothing"])
 
-    def _chunk_fn(self, batch: int):
-        """A compiled function running up to CHUNK steps at this batch size (one per size)."""
-        if batch in self._chunk_fns:
-            return self._chunk_fns[batch]
-        tf = self._tf
-        G, data, rng = self.G, self._data, self._rng
-        latent = self.settings["latent_dim"]
-        packed = 784 * self.settings["pack"]
+    def _key(self, batch: int | None = None) -> tuple:
+        s = self.settings
+        return (self.preset, s["latent_dim"], s["output"], s["pack"],
+                s["batch_size"] if batch is None else batch, self.jit)
 
-        def D(x, training):  # one logit per pack of images
-            return self.D(tf.reshape(x, [-1, packed]), training=training)
+    def _state(self) -> dict:
+        """This session's variables, passed to the shared compiled step."""
+        return {"g": [v.value for v in self.G.trainable_variables],
+                "d": [v.value for v in self.D.trainable_variables],
+                "opt_g": self.opt_g.state(), "opt_d": self.opt_d.state(),
+                "data": self._data, "n_data": self._n_data, "noise": self._noise,
+                "d_steps": self._d_steps,
+                "ls": self._ls, "smooth": self._smooth}
 
-        tanh = self.settings["output"] == "tanh"
-        n_data = self.n_images
-
-        def real_batch():
-            idx = rng.uniform([batch], 0, n_data, dtype=tf.int32)
-            x = tf.cast(tf.gather(data, idx), tf.float32) / 255.0
-            return x * 2.0 - 1.0 if tanh else x
-
-        def d_losses(real_out, fake_out):
-            target = 1.0 - self._smooth
-            ns = (tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-                tf.fill(tf.shape(real_out), target), real_out))
-                + tf.reduce_mean(tf.nn.softplus(fake_out)))
-            ls = 0.5 * (tf.reduce_mean(tf.square(real_out - target))
-                        + tf.reduce_mean(tf.square(fake_out)))
-            return (1.0 - self._ls) * ns + self._ls * ls
-
-        def g_loss_of(fake_out):
-            ns = tf.reduce_mean(tf.nn.softplus(-fake_out))  # non-saturating: -log D(G(z))
-            ls = 0.5 * tf.reduce_mean(tf.square(fake_out - 1.0))
-            return (1.0 - self._ls) * ns + self._ls * ls
-
-        def score(out):  # "D's belief that it is real", for the charts
-            return tf.reduce_mean((1.0 - self._ls) * tf.sigmoid(out) + self._ls * out)
-
-        @tf.function(jit_compile=self.jit)
-        def run(n):
-            out = tf.zeros([CHUNK, len(METRICS)])
-            i = tf.constant(0)
-            while i < n:  # autograph: an XLA while loop (tf.range needs a constant bound)
-                d_loss = tf.constant(0.0)
-                d_real = tf.constant(0.0)
-                j = tf.constant(0)
-                while j < self._d_steps:
-                    j += 1
-                    x = real_batch()
-                    z = rng.normal([batch, latent])
-                    with tf.GradientTape() as tape:
-                        real_out = D(x, training=True)
-                        fake_out = D(G(z, training=True), training=True)
-                        d_loss = d_losses(real_out, fake_out)
-                    grads = tape.gradient(d_loss, self.D.trainable_variables)
-                    self.opt_d.apply_gradients(zip(grads, self.D.trainable_variables))
-                    d_real = score(real_out)
-                z = rng.normal([batch, latent])
-                with tf.GradientTape() as tape:
-                    fake_out = D(G(z, training=True), training=True)
-                    g_loss = g_loss_of(fake_out)
-                grads = tape.gradient(g_loss, G.trainable_variables)
-                self.opt_g.apply_gradients(zip(grads, G.trainable_variables))
-                row = tf.stack([d_loss, g_loss, d_real, score(fake_out)])
-                out = tf.tensor_scatter_nd_update(out, [[i]], [row])
-                i += 1
-            return out
-
-        self._chunk_fns[batch] = run
-        return run
+    def _run(self, k: int):
+        """``k`` (<= CHUNK) steps through the shared compiled function: metrics (k, 4)."""
+        fn = compiled(*self._key()).run
+        return fn(self._state(), self._tf.constant(k, self._tf.int32)).numpy()[:k]
 
     # -- training
 
     def warm_up(self) -> GANTrainer:
         """Trace and compile the train step now (a run of zero steps), so the first
-        ``train`` call is as fast as the rest."""
-        fn = self._chunk_fn(self.settings["batch_size"])
-        fn(self._tf.constant(0, self._tf.int32))
-        self._warm.add(fn)
+        ``train`` call is as fast as the rest. Shared: a second trainer with the same
+        architecture and batch size finds it compiled."""
+        self._run(0)
+        self._warm.add(self._key())
         return self
 
     def train(self, steps: int) -> dict:
         """Run ``steps`` steps; return their metrics: step, d_loss, g_loss, d_real, d_fake."""
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"steps must be a whole number >= 0, got {steps!r}")
-        fn = self._chunk_fn(self.settings["batch_size"])
         rows = []
         left = int(steps)
         while left > 0:
             k = min(left, CHUNK)
-            rows.append(fn(self._tf.constant(k, self._tf.int32)).numpy()[:k])
+            rows.append(self._run(k))
             left -= k
         return self._record(rows)
 
     def train_for(self, seconds: float, max_steps: int | None = None) -> dict:
         """Train for about ``seconds`` of wall time (at least one step); return the metrics."""
-        fn = self._chunk_fn(self.settings["batch_size"])
         t0 = time.perf_counter()
         rows, done, rate = [], 0, None
         while True:
@@ -266,12 +364,21 @@ class GANTrainer(gan.Sampler):
             if k <= 0:
                 break
             t1 = time.perf_counter()
-            rows.append(fn(self._tf.constant(k, self._tf.int32)).numpy()[:k])
-            if fn in self._warm:  # a first call includes tracing and compiling
+            key = self._key()
+            rows.append(self._run(k))
+            if key in self._warm:  # a first call includes tracing and compiling
                 rate = k / max(time.perf_counter() - t1, 1e-6)
-            self._warm.add(fn)
+            self._warm.add(key)
             done += k
         return self._record(rows)
+
+    def close(self) -> None:
+        """Drop the networks, optimizer state and data (a closed session's trainer): the
+        memory goes back at once even if something still holds this object."""
+        for name in ("G", "D", "opt_g", "opt_d", "_data", "_n_data", "_noise", "_d_steps", "_ls",
+                     "_smooth"):
+            self.__dict__.pop(name, None)
+        self.closed = True
 
     def _record(self, rows: list) -> dict:
         values = np.concatenate(rows) if rows else np.zeros((0, len(METRICS)), np.float32)
@@ -290,7 +397,8 @@ class GANTrainer(gan.Sampler):
     # -- looking
 
     def _generate(self, z: np.ndarray) -> np.ndarray:
-        return self._decode_fn(self._tf.constant(z)).numpy()
+        fn = compiled(*self._key()).decode
+        return fn([v.value for v in self.G.trainable_variables], self._tf.constant(z)).numpy()
 
     def snapshot(self) -> dict:
         """Numpy-only state for display.
@@ -362,7 +470,7 @@ class GANTrainer(gan.Sampler):
         trainer.history = _History.from_dict(hist)
         trainer.frames = gan.Frames.from_arrays(arrays, manifest.get("frames_every", 25))
         # continue the batch/noise stream elsewhere than where the checkpoint's run started
-        trainer._rng.reset_from_seed(trainer.seed * 1_000_003 + trainer.step)
+        trainer._noise.assign([trainer.seed * 1_000_003 + trainer.step, 0])
         return trainer
 
 

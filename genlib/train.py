@@ -13,6 +13,7 @@ COMMANDS = {
     "vae": ("genlib.vae_train", "the variational autoencoder of the VAE page"),
     "gan": ("genlib.gan_train", "the GAN of the live-training page"),
     "classifier": ("genlib.classifier_train", "the judge CNN used by the evaluation figures"),
+    "diffusion": ("genlib.diffusion_train", "the flow-matching model of the Diffusion page"),
 }
 
 

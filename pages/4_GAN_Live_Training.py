@@ -16,6 +16,22 @@ SPEEDS = {"Slow motion: 2 steps/s": 2, "20 steps/s": 20, "200 steps/s": 200, "Fu
 LRS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2]
 PRESET_LABELS = {"mlp": "MLP (fast)", "dcgan": "DCGAN (conv)"}
 GRID_CSS = "<style>.st-key-gan_grid_box img { image-rendering: pixelated; }</style>"
+# On a phone the columns stack: the controls row would fill the first screen with full-width
+# buttons. Put the grid (the picture this page is about) first, then the controls, then the
+# charts: the two columns are flattened into the one column that holds the controls.
+NARROW_CSS = """<style>@media (max-width: 640px) {
+  .st-key-gan_top > div:has(> .st-key-gan_main), .st-key-gan_main,
+  .st-key-gan_main > div, .st-key-gan_main > div > [data-testid="stHorizontalBlock"] {
+    display: contents; }
+  .st-key-gan_top [data-testid="stColumn"]:has(.st-key-gan_grid_box) { order: 1; }
+  .st-key-gan_top > div:has(> .st-key-gan_controls) { order: 2; }
+  .st-key-gan_top [data-testid="stColumn"]:has([data-testid="stMetric"]):not(
+    :has(.st-key-gan_grid_box)) { order: 3; }
+  .st-key-gan_controls [data-testid="stHorizontalBlock"] { flex-wrap: wrap; gap: 0.4rem; }
+  .st-key-gan_controls [data-testid="stColumn"] { min-width: calc(33% - 0.4rem); flex: 1 1 0; }
+  .st-key-gan_live_metrics [data-testid="stHorizontalBlock"] { flex-direction: row; }
+  .st-key-gan_live_metrics [data-testid="stColumn"] { min-width: 0; flex: 1 1 0; }
+}</style>"""
 
 
 def settings_ui(preset: str) -> dict:
@@ -54,7 +70,12 @@ def settings_ui(preset: str) -> dict:
 
 def controls_ui(playing: bool) -> float | None:
     """Play / pause / step / reset row; returns the speed limit in steps/s (None: full)."""
-    cols = st.columns([1, 1, 1.2, 1, 1.3, 1.9], vertical_alignment="bottom")
+    with st.container(key="gan_controls"):
+        cols = st.columns([1, 1, 1.2, 1, 1.3, 1.9], vertical_alignment="bottom")
+        return _controls(cols, playing)
+
+
+def _controls(cols, playing: bool) -> float | None:
     if playing:
         cols[0].button("Pause", key="gan_pause", icon=":material/pause:", type="primary",
                        width="stretch", on_click=control.pause)
@@ -75,20 +96,26 @@ def controls_ui(playing: bool) -> float | None:
 
 
 def shares_ui(step: int) -> None:
-    """Share of each digit among 300 fresh samples, judged at most every few seconds."""
-    judged_at, shares, judge_name = ctl.digit_shares(step)
+    """Share of each digit among 300 fresh samples, judged at most every few seconds: the
+    same samples and figures as the quality panel's verdict below."""
+    judged_at, _, r = ctl.judged(step)
     st.caption(f"**Which digits does G draw?** Shares among {control.N_SHARES} fresh samples at "
                f"step {judged_at:,}")
-    st.vega_lite_chart(charts.gan_shares_chart(shares), width="stretch", key="gan_shares_chart")
-    rare = gan.rare_digits(shares)
-    if rare:
-        st.warning(f"Possible **mode collapse**: digit(s) {', '.join(map(str, rare))} make up "
-                   f"under 4% of samples (judged by {judge_name}).", icon=":material/warning:")
+    st.vega_lite_chart(charts.gan_shares_chart(r["shares"]), width="stretch",
+                       key="gan_shares_chart")
+    if not evaluation.digit_like(r):
+        # a judge names a digit even for noise (mostly one or two): no collapse verdict yet
+        st.caption(f"Not digits yet: these samples sit {r['ratio']:.1f}x as far from any "
+                   "training digit as real digits do, so the shares say nothing about mode "
+                   f"collapse until that falls to {evaluation.DIGIT_LIKE_RATIO}x.")
+    elif r["missing"]:
+        st.warning(f"Possible **mode collapse**: digit(s) {', '.join(map(str, r['missing']))} "
+                   "make up under 4% of samples.", icon=":material/warning:")
     else:
-        st.caption(f"Every digit appears in at least 4% of {control.N_SHARES} samples "
-                   f"(judged by {judge_name}).")
+        st.caption(f"Every digit appears in at least 4% of {control.N_SHARES} samples.")
 
 
+control.warm_up()  # TensorFlow and the default train step load while the user reads
 ctl = control.GANController(mnist)
 st.title("GAN live training")
 st.markdown("A **generator** G turns random noise $z$ into images; a **discriminator** D "
@@ -103,7 +130,10 @@ if ctl.link_problems:
 preset = st.sidebar.selectbox("GAN preset", list(gan.PRESETS), key="gan_preset",
                               format_func=PRESET_LABELS.get)
 settings = settings_ui(preset)
-speed = controls_ui(ctl.playing)
+st.html(NARROW_CSS)
+top = st.container(key="gan_top")
+with top:
+    speed = controls_ui(ctl.playing)
 control.write_link(preset, settings["seed"])
 ctl.sync(preset, settings, speed)
 
@@ -114,25 +144,53 @@ if ctl.damaged:  # a shipped file failed its check: name it, offer what still wo
     st.button(f"Show the pretrained {PRESET_LABELS[other]} GAN instead", key="gan_other",
               on_click=control.open_preset, args=(other,))
     st.caption("Or press **Reset**, **Play** or **Step** to train one from random weights.")
-if ctl.model is None:
+if ctl.model is None and ctl.snapshot() is None:
+    if ctl.state == "starting":  # from random weights, nothing to show until built
+
+        @st.fragment(run_every=TICK_S)
+        def waiting() -> None:
+            if not ctl.heartbeat():
+                st.rerun()
+            st.info(ctl.status(), icon=":material/hourglass_top:")
+
+        waiting()
     st.stop()
-if ctl.state == "checkpoint":
+if ctl.state == "checkpoint" and ctl.model is not None:
     st.info(f"Showing the **pretrained {ctl.model.preset} GAN** shipped with GenLab "
             f"({ctl.model.step:,} steps on {ctl.model.manifest.get('data_source', 'MNIST')}). "
             "**Play** keeps training it; **Reset** starts again from random weights.",
             icon=":material/info:")
 
 
-@st.fragment(run_every=TICK_S if ctl.playing else None)
+def rate_note(rate: float) -> None:
+    """Say when training is too slow to watch, and what is practical on this machine."""
+    if ctl.state != "playing" or not 0 < rate < control.SLOW_RATE:
+        return
+    if ctl.model.preset == "dcgan":
+        tip = ("The DCGAN's convolutions are heavy for a CPU: the **MLP (fast)** preset "
+               "trains 10-50x faster here, or lower the batch size to 32.")
+    else:
+        tip = "A smaller batch size or fewer D steps per G step makes each step cheaper."
+    st.caption(f":material/speed: Only **{rate:,.0f} steps/s** on this machine's CPU: a few "
+               f"hundred steps a minute, so the grid changes slowly. {tip}")
+
+
+@st.fragment(run_every=TICK_S if ctl.ticking else None)
 def live() -> None:
     """The step count and the fixed-noise grid, redrawn from the training thread's latest
     snapshot; the thread trains on meanwhile."""
-    if not ctl.heartbeat():  # the thread stopped by itself: the whole page says why,
-        st.rerun()  # shows Play and turns the timers off
+    if not ctl.heartbeat():  # built, or stopped by itself: the whole page redraws to say
+        st.rerun()  # so, shows Play or Pause and sets the timers
     snap = ctl.snapshot()
-    m = st.columns(2)
+    state = ctl.state
+    rate = ctl.runner.rate if ctl.runner is not None else 0.0
+    m = st.container(key="gan_live_metrics").columns(2)
     m[0].metric("Step", f"{snap['step']:,}")
-    m[1].metric("Steps / s", f"{ctl.runner.rate:,.0f}" if ctl.playing else "paused")
+    m[1].metric("Steps / s", f"{rate:,.0f}" if state == "playing" else
+                "starting..." if state == "starting" else "paused")
+    if ctl.runner is not None and ctl.runner.running or state == "starting":
+        st.caption(f":material/memory: {ctl.status()}")
+    rate_note(rate)
     # While playing: 224 x 224 pixels, enlarged by the browser (crisp: see GRID_CSS), and no
     # download; encoding, sending and decoding a 4x-upscaled PNG twice a second took CPU from
     # training. Paused: the 896-pixel PNG, to download.
@@ -172,11 +230,12 @@ def charts_ui() -> None:
 
 
 st.html(GRID_CSS)
-left, right = st.columns([1, 1.25], gap="large")
-with left:
-    live()
-with right:
-    charts_ui()
+with top, st.container(key="gan_main"):
+    left, right = st.columns([1, 1.25], gap="large")
+    with left:
+        live()
+    with right:
+        charts_ui()
 
 # ----------------------------------------------------------------------------- history, export
 
@@ -198,5 +257,14 @@ with hist_col:
 with export_col:
     gan_exports.exports_ui(snap, ctl.model, ctl.runner)
 
-# Outside the fragments: scored when the page runs (on open, pause, reset), not on every tick.
-evaluation.quality_panel(snap["fixed"], mnist, key="gan_quality")
+
+
+# Refreshed with the digit-share chart (same interval, same cached samples and figures), so
+# the two never disagree and neither shows an old verdict while playing.
+@st.fragment(run_every=CHART_S if ctl.playing else None)
+def quality_ui() -> None:
+    _, fakes, _ = ctl.judged(ctl.snapshot()["step"])
+    evaluation.quality_panel(fakes, mnist, key="gan_quality", collapse_check=True)
+
+
+quality_ui()

@@ -36,6 +36,7 @@ PAGE_ICONS = {
     "3_VAE_Latent_Space": ":material/tune:",
     "4_GAN_Live_Training": ":material/sports_esports:",
     "5_Compare_Models": ":material/leaderboard:",
+    "6_Diffusion": ":material/blur_on:",
 }
 SOURCE_LABELS = {
     "auto": "Best available",

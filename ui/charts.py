@@ -324,3 +324,61 @@ def gan_shares_chart(shares, threshold: float = 0.04, height: int = 200) -> dict
             "tooltip": [{"field": "digit"}, {"field": "share", "format": ".1%"}]}},
         {"mark": {"type": "rule", "color": "#888888", "strokeDash": [6, 4]},
          "encoding": {"y": {"datum": threshold}}}]}
+
+
+# ----------------------------------------------------------------------------- Diffusion
+# (section: Diffusion; end of section)
+# The Diffusion page's charts are small and static per setting: default SVG renderer.
+
+DF_SIGNAL, DF_NOISE = "#1f4e9c", "#d1495b"
+
+
+def diffusion_schedule_chart(t_now: float, height: int = 220, n: int = 101) -> dict:
+    """The straight path's signal share 1 - t and noise share t against t, t_now marked."""
+    t = np.linspace(0.0, 1.0, n)
+    values = ([{"t": round(float(v), 3), "share": round(1 - float(v), 3), "part": "signal 1 − t"}
+               for v in t]
+              + [{"t": round(float(v), 3), "share": round(float(v), 3), "part": "noise t"}
+                 for v in t])
+    return {"data": {"values": values}, "height": height, "layer": [
+        {"mark": {"type": "line", "strokeWidth": 3}, "encoding": {
+            "x": {"field": "t", "type": "quantitative", "title": "t"},
+            "y": {"field": "share", "type": "quantitative", "title": "share of x_t"},
+            "color": {"field": "part", "type": "nominal", "title": None,
+                      "scale": {"domain": ["signal 1 − t", "noise t"],
+                                "range": [DF_SIGNAL, DF_NOISE]},
+                      "legend": {"orient": "bottom"}}}},
+        {"mark": {"type": "rule", "color": "#444444", "strokeDash": [6, 4]},
+         "encoding": {"x": {"datum": float(t_now)}}}], "config": FONTS}
+
+
+def diffusion_snr_chart(t_now: float, height: int = 220, n: int = 99) -> dict:
+    """log10 of the signal-to-noise ratio ((1 - t) / t)^2 against t, t_now marked."""
+    t = np.linspace(0.01, 0.99, n)
+    values = [{"t": round(float(v), 3), "log10 SNR": round(float(2 * np.log10((1 - v) / v)), 3)}
+              for v in t]
+    return {"data": {"values": values}, "height": height, "layer": [
+        {"mark": {"type": "line", "strokeWidth": 3, "color": "#6a4c93"}, "encoding": {
+            "x": {"field": "t", "type": "quantitative", "title": "t"},
+            "y": {"field": "log10 SNR", "type": "quantitative",
+                  "title": "log10 signal-to-noise"}}},
+        {"mark": {"type": "rule", "color": "#444444", "strokeDash": [6, 4]},
+         "encoding": {"x": {"datum": float(t_now)}}}], "config": FONTS}
+
+
+def diffusion_prior_chart(groups: dict, dims=(0, 1), height: int = 420) -> dict:
+    """Latent points of several groups {name: (n, d)} in two dims, one colour per group."""
+    i, j = (int(k) for k in dims)
+    colours = ["#8a8f98", DF_NOISE, DF_SIGNAL]
+    values = [{"x": round(float(p[i]), 3), "y": round(float(p[j]), 3), "group": name}
+              for name, pts in groups.items() for p in np.asarray(pts)]
+    axis = {"type": "quantitative", "scale": {"domain": [-4, 4]}}
+    return {"data": {"values": values}, "height": height,
+            "mark": {"type": "circle", "size": 22, "opacity": 0.55},
+            "encoding": {"x": {"field": "x", "title": f"z{i + 1}", **axis},
+                         "y": {"field": "y", "title": f"z{j + 1}", **axis},
+                         "color": {"field": "group", "type": "nominal", "title": None,
+                                   "scale": {"domain": list(groups),
+                                             "range": colours[:len(groups)]},
+                                   "legend": {"orient": "bottom"}}},
+            "config": FONTS}

@@ -3,7 +3,9 @@
 What the page shows is one of:
 
 ``checkpoint``  a saved generator (:class:`genlib.gan.GAN`, numpy only, no TensorFlow)
-``starting``    Play was pressed; the trainer is built or its thread is not running yet
+``starting``    Play or Step was pressed; the trainer is being built in the background
+                (TensorFlow loading, the train step compiling): the click is kept and
+                carried out as soon as the trainer exists
 ``playing``     a :class:`genlib.gan_train.GANTrainer` training in the background thread of
                 :class:`genlib.live.LiveTraining`
 ``paused``      the same trainer, waiting for Play or Step
@@ -11,13 +13,20 @@ What the page shows is one of:
                 file and offers the other preset or training from random weights)
 
 Buttons only record what was asked (their callbacks run before the script); :meth:`sync`,
-called once per run after the widgets are drawn, makes it happen. Everything per user lives in
-``st.session_state`` under ``gan_*`` keys (never module globals: they are shared by every tab).
+called once per run after the widgets are drawn, makes it happen and never waits for
+TensorFlow. Everything per user lives in ``st.session_state`` under ``gan_*`` keys (never
+module globals: they are shared by every tab): ``gan_model`` is the checkpoint shown (or
+None), ``gan_live`` the training session (its trainer is only ever reached through it).
+Nothing reads a key without ``S.get``: a run can be cut short between two writes (Streamlit
+checks for a new rerun request on every session-state access), and ``st.session_state has
+no key "gan_model"`` came from reading one that an interrupted run had not written.
 The page link carries ``preset`` and ``seed`` (read once per session by :func:`read_link`).
 """
 
 from __future__ import annotations
 
+import re
+import threading
 import time
 
 import streamlit as st
@@ -25,10 +34,12 @@ import streamlit as st
 import ui
 from genlib import gan
 from genlib.live import LiveTraining
+from ui import evaluation, warmup
 
 S = st.session_state
 SHARES_S = 10.0  # judge fresh samples at most this often while playing
 N_SHARES = 300  # samples the judge labels for the digit shares
+SLOW_RATE = 30.0  # steps/s under which the page suggests something faster
 
 
 @st.cache_resource(show_spinner="Loading the pretrained GAN...", max_entries=4)
@@ -37,9 +48,33 @@ def load_pretrained(path: str) -> gan.GAN:
     return gan.GAN.load(path)
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def load_judge(source: str, _mnist):
-    return gan.load_judge(_mnist.train.images, _mnist.train.labels)
+_precompiled = threading.Event()
+_precompile_lock = threading.Lock()
+
+
+def _precompile() -> None:
+    if not warmup.wait():
+        return
+    try:
+        from genlib.gan_train import precompile
+
+        precompile("mlp")  # the default preset with its default settings
+    except Exception:  # noqa: BLE001 -- a warm-up only: training will say what is wrong
+        pass
+    finally:
+        _precompiled.set()
+
+
+def warm_up() -> None:
+    """When the page opens: import TensorFlow in the background (ui.warmup), then compile
+    the default preset's train step once per process (shared by every session), so the
+    first Play finds both done. Never waits."""
+    warmup.start()
+    with _precompile_lock:
+        if not getattr(warm_up, "started", False):
+            warm_up.started = True
+            threading.Thread(target=_precompile, name="genlab-gan-precompile",
+                             daemon=True).start()
 
 
 # ----------------------------------------------------------------------------- the link
@@ -72,7 +107,9 @@ def parse_link(params: dict) -> tuple[str, int, list[str]]:
     if raw is not None:
         text = str(raw).strip()
         try:
-            if len(text) > 12:  # never parse a huge number: the bound has 10 digits
+            # ASCII digits only, at most 10 (the bound's): int() also takes "1_000", "٣",
+            # and would parse an 80-digit number; float forms (inf, nan, 1e400) never pass
+            if not re.fullmatch(r"[0-9]{1,10}", text):
                 raise ValueError
             seed = gan.check_seed(int(text))
         except ValueError:
@@ -89,10 +126,11 @@ def read_link() -> list[str]:
 
 
 def write_link(preset: str, seed: int) -> None:
-    """Keep the link in the address bar pointing at what is shown."""
-    query = {"preset": preset, "seed": str(seed)}
-    if st.query_params.to_dict() != query:
-        st.query_params.from_dict(query)
+    """Keep the link in the address bar pointing at what is shown (other parameters, e.g.
+    another page's or a presenter's, are left as they are)."""
+    for key, value in (("preset", preset), ("seed", str(seed))):
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
 
 
 # ----------------------------------------------------------------------------- button callbacks
@@ -104,13 +142,14 @@ def play() -> None:
 
 def pause() -> None:
     S.gan_playing = False
-    if S.get("gan_live") is not None:
-        S.gan_live.pause()  # waits for the slice in progress: the next draw is final
+    runner = S.get("gan_live")
+    if runner is not None:
+        runner.pause()  # waits for the slice in progress: the next draw is final
 
 
 def step() -> None:
     pause()
-    S.gan_pending += int(S.gan_step_n)
+    S.gan_pending = S.get("gan_pending", 0) + int(S.get("gan_step_n", 1))
 
 
 def reset() -> None:
@@ -151,13 +190,32 @@ def live_settings(settings: dict) -> dict:
     return {k: v for k, v in settings.items() if k not in (*gan.ARCHITECTURE, "seed")}
 
 
+def _builder(preset: str, settings: dict, fresh: bool, images):
+    """What the training thread calls to make the trainer (TensorFlow loads there)."""
+    def build():
+        warmup.start()
+        warmup.wait()  # the import in progress, if any: importing twice at once only waits
+        try:
+            from genlib.gan_train import GANTrainer
+        except ImportError:
+            raise ValueError("training needs TensorFlow: pip install -r requirements.txt") \
+                from None
+        if fresh:
+            trainer = GANTrainer(preset, images=images, **settings)
+        else:
+            trainer = GANTrainer.load(gan.shipped_checkpoint_path(preset), images=images,
+                                      **live_settings(settings))
+        return trainer.warm_up()  # compile now (or find it compiled), not in the first slice
+    return build
+
+
 class GANController:
     """One script run's view of the page state; see the module docstring.
 
     Attributes (after :meth:`sync`)
     -------------------------------
-    model : a ``GAN``, a ``GANTrainer``, or None
-    runner : the ``LiveTraining`` of a trainer, else None
+    model : what is shown: the trainer once built, else the checkpoint (a ``GAN``), or None
+    runner : the ``LiveTraining`` session (possibly still building its trainer), else None
     stopped : why the training thread stopped by itself since the last run, or None
     damaged : the error of a shipped checkpoint that could not be read, or None
     """
@@ -168,57 +226,84 @@ class GANController:
         S.setdefault("gan_pending", 0)
         S.setdefault("gan_action", None)
         self.link_problems = read_link()
-        self.stopped = S.gan_playing and S.get("gan_live") is not None and \
-            S.gan_live.take_stop_reason()
+        runner = S.get("gan_live")
+        self.stopped = runner.take_stop_reason() if runner is not None and (
+            S.gan_playing or runner.failed) else None
         if self.stopped:  # the training thread stopped by itself: show Play, and why
             S.gan_playing = False
         self.damaged: str | None = None
-        self.model = S.get("gan_model")
         self.runner: LiveTraining | None = None
+        self.model = S.get("gan_model")
+        self.drawn_state = "none"
 
     @property
     def playing(self) -> bool:
-        return bool(S.gan_playing)
+        return bool(S.get("gan_playing"))
+
+    @property
+    def ticking(self) -> bool:
+        """The page refreshes by itself: playing, or a trainer being built for a click."""
+        return self.playing or (self.runner is not None and (
+            self.runner.starting or self.runner.running))
 
     @property
     def state(self) -> str:
-        if self.model is None:
-            return "none"
-        if self.runner is None:
-            return "checkpoint"
-        if S.gan_playing:
-            return "playing" if self.runner.playing else "starting"
+        runner = self.runner
+        if runner is None:
+            return "none" if self.model is None else "checkpoint"
+        if runner.starting:
+            return "starting"
+        if self.playing:
+            return "playing" if runner.playing else "starting"
         return "paused"
+
+    def status(self) -> str:
+        """One line saying what is happening (TensorFlow loading, compiling, training)."""
+        runner = self.runner
+        if runner is not None and runner.starting:
+            if not warmup.ready() and "could not" not in warmup.status():
+                return warmup.status().replace("in the background ", "")
+            return "Compiling the training step..."
+        if runner is None or not runner.running:
+            return "Paused" if runner is not None else "Pretrained checkpoint (no training)"
+        return "Training"
 
     # -- transitions
 
     def sync(self, preset: str, settings: dict, speed: float | None) -> None:
         """Carry out what the buttons asked for, then drive the training thread."""
-        action, S.gan_action = S.gan_action, None
-        model = S.get("gan_model")
+        action, S.gan_action = S.get("gan_action"), None
+        runner = S.get("gan_live")
+        if runner is not None and (runner.released or runner.failed):
+            runner = self._drop_runner()
         with ui.user_errors("Could not start training: "):
             if action == "reset":
-                self._start(preset, settings, fresh=True)
-            elif action == "pretrained" or model is None or (
-                    isinstance(model, gan.GAN) and model.preset != preset):
+                runner = self._start(preset, settings, fresh=True)
+            elif action == "pretrained" or (runner is None and (
+                    S.get("gan_model") is None or S.gan_model.preset != preset)):
+                self._drop_runner()
+                runner = None
                 self._load_pretrained(preset)
-            model = S.get("gan_model")
-            if (S.gan_playing or S.gan_pending) and not self._is_trainer(model):
+            if (S.get("gan_playing") or S.get("gan_pending")) and runner is None:
                 # from the checkpoint shown, or from random weights when there is none
-                self._start(preset if model is None else model.preset, settings,
-                            fresh=model is None)
-        self.model = S.get("gan_model")
-        if self._is_trainer(self.model):
+                shown = S.get("gan_model")
+                runner = self._start(preset if shown is None else shown.preset, settings,
+                                     fresh=shown is None)
+        self.runner = runner
+        if runner is not None:
             self.damaged = None  # training from random weights instead: nothing to report
             self._drive(settings, speed)
         else:
             S.gan_playing = False
             S.gan_pending = 0
-            S.pop("gan_live", None)
+        self.model = runner.trainer if runner is not None and runner.trainer is not None \
+            else S.get("gan_model")
+        self.drawn_state = self.state
 
-    @staticmethod
-    def _is_trainer(model) -> bool:
-        return model is not None and not isinstance(model, gan.GAN)
+    def _drop_runner(self) -> None:
+        runner = S.pop("gan_live", None)
+        if runner is not None and not runner.released:
+            runner.release()  # its networks go now, not when the session expires
 
     def _load_pretrained(self, preset: str) -> None:
         try:
@@ -227,76 +312,74 @@ class GANController:
             S.gan_model = None
             self.damaged = str(e)
 
-    def _start(self, preset: str, settings: dict, fresh: bool) -> None:
-        """Replace the model by a trainer: from scratch, or continuing the shown checkpoint."""
-        with st.spinner("Starting TensorFlow and compiling the train step (a few seconds)..."):
-            try:
-                from genlib.gan_train import GANTrainer
-
-                if fresh:
-                    S.gan_model = GANTrainer(preset, images=self.mnist.train.images,
-                                             **settings)
-                else:
-                    S.gan_model = GANTrainer.load(gan.shipped_checkpoint_path(preset),
-                                                  images=self.mnist.train.images,
-                                                  **live_settings(settings))
-                S.gan_model.warm_up()  # compile now, not in the first refresh
-            except ImportError:
-                S.gan_playing = False
-                S.gan_pending = 0
-                raise ValueError("training needs TensorFlow: pip install -r requirements.txt") \
-                    from None
+    def _start(self, preset: str, settings: dict, fresh: bool) -> LiveTraining:
+        """A new training session whose thread builds the trainer (from scratch, or from the
+        checkpoint shown); until then it shows the checkpoint's picture. Returns at once."""
+        self._drop_runner()
+        shown = S.get("gan_model")
+        runner = LiveTraining(build=_builder(preset, dict(settings), fresh,
+                                             self.mnist.train.images),
+                              initial=shown.snapshot() if shown is not None else None)
+        S.gan_live = runner
+        runner.build()  # at once, even if paused (Reset): the thread builds it
+        return runner
 
     def _drive(self, settings: dict, speed: float | None) -> None:
-        """Settings, pending Steps, Play and Pause for the trainer shown."""
-        model = self.model
-        if S.get("gan_live") is None or S.gan_live.trainer is not model:
-            S.gan_live = LiveTraining(model)
-        runner = self.runner = S.gan_live
+        """Settings, pending Steps, Play and Pause for the session shown."""
+        runner = self.runner
         runner.max_rate = speed
-        changes = {k: v for k, v in live_settings(settings).items() if model.settings[k] != v}
-        if changes:
-            with runner.holding():  # between two slices of the training thread
-                model.set(**changes)
-        if S.gan_pending:
-            n, S.gan_pending = S.gan_pending, 0
+        if runner.trainer is not None and not runner.starting:
+            changes = {k: v for k, v in live_settings(settings).items()
+                       if runner.trainer.settings[k] != v}
+            if changes:
+                with runner.holding():  # between two slices of the training thread
+                    runner.trainer.set(**changes)
+        pending, S.gan_pending = S.get("gan_pending", 0), 0
+        if pending:
             try:
-                runner.train(n)
+                runner.train(pending)  # queued if the trainer is still being built
             except ValueError as e:
                 st.error(str(e), icon=":material/error:")
-        if S.gan_playing:
+        if S.get("gan_playing"):
             runner.play(alive=session_alive())
         elif runner.playing:
             runner.pause()
 
     # -- what the page draws
 
-    def snapshot(self) -> dict:
-        """The latest state to draw (the training thread's last published one while playing)."""
-        return self.runner.snapshot() if self.runner is not None else self.model.snapshot()
+    def snapshot(self) -> dict | None:
+        """The latest state to draw (the training thread's last published one while playing;
+        the checkpoint's while the trainer is being built); None if there is nothing yet."""
+        if self.runner is not None and self.runner.snapshot() is not None:
+            return self.runner.snapshot()
+        shown = S.get("gan_model")
+        return shown.snapshot() if shown is not None else None
 
     def heartbeat(self) -> bool:
-        """Called by the live fragment: keep training; False if the thread stopped by itself
-        while Play is shown (the page then reruns to say why)."""
+        """Called by the live fragment: keep training; False when the state changed since the
+        page was drawn (built, stopped by itself...): the page then reruns to show it."""
         if self.runner is None:
             return True
         self.runner.heartbeat()
-        return not (S.gan_playing and not self.runner.playing)
+        return self.state == self.drawn_state and not (
+            self.playing and not self.runner.running)
 
-    def digit_shares(self, step: int) -> tuple[int, object, str]:
-        """(step judged, shares of each digit among fresh samples, judge name), judged again
-        when the model or step changed, at most every ``SHARES_S`` seconds while playing."""
-        cached = S.get("gan_shares")
+    def judged(self, step: int) -> tuple[int, object, dict]:
+        """(step judged, the samples judged, their figures from ui.evaluation): the ONE set
+        of fresh samples behind both the digit-share chart and the quality panel's verdict.
+        Drawn again when the model or step changed, at most every ``SHARES_S`` s while
+        playing."""
+        cached = S.get("gan_judged")
         now = time.monotonic()
         model = self.model
         if cached is None or cached[0][0] != id(model) or (
-                cached[0][1] != step and (not S.gan_playing or now - cached[2] >= SHARES_S)):
-            judge, judge_name = load_judge(self.mnist.source, self.mnist)
-            if self.runner is None:
+                cached[0][1] != step and (not self.playing or now - cached[2] >= SHARES_S)):
+            if self.runner is None or self.runner.trainer is not model:
                 fakes = model.sample(N_SHARES, rng=step).images
             else:
                 with self.runner.holding():  # between two slices of the training thread
                     fakes = model.sample(N_SHARES, rng=step).images
-            shares = gan.digit_shares(judge.predict(fakes))
-            cached = S.gan_shares = ((id(model), step), (shares, judge_name), now)
-        return cached[0][1], *cached[1]
+            cached = ((id(model), step), fakes, now)
+            S.gan_judged = cached
+        judged_at, fakes = cached[0][1], cached[1]
+        return judged_at, fakes, evaluation.figures(fakes, self.mnist)

@@ -36,14 +36,27 @@ def run_until_step_exceeds(at, step: int, timeout_s: float = 60.0) -> int:
     raise AssertionError(f"the step count stayed at {step_count(at)} for {timeout_s} s")
 
 
+def run_until_built(at, timeout_s: float = 120.0) -> None:
+    """Re-run the page until the trainer asked for (Play, Step, Reset) exists and its queued
+    steps ran: the page never waits for TensorFlow itself, it shows "starting..."."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        live = at.session_state["gan_live"] if "gan_live" in at.session_state else None
+        if live is None or (not live.starting and (live.playing or not live.running)):
+            break
+        assert time.monotonic() < deadline, "the trainer was not built in time"
+        time.sleep(0.2)
+    at.run()
+
+
 @pytest.fixture
 def at():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     at.switch_page(PAGE).run()
     assert not at.exception and not at.error
     yield at
-    if "gan_live" in at.session_state:  # no training thread outlives its test
-        at.session_state["gan_live"].pause()
+    if at.session_state["gan_live"] if "gan_live" in at.session_state else None:
+        at.session_state["gan_live"].release()  # no training thread outlives its test
 
 
 def test_starts_on_the_pretrained_gan_without_tensorflow(at):
@@ -58,6 +71,7 @@ def test_play_advances_pause_freezes_reset_restarts(at):
     start = step_count(at)
     at.button(key="gan_play").click().run()  # starts the training thread
     assert not at.exception and not at.error, [e.value for e in at.error]
+    run_until_built(at)
     assert at.session_state["gan_live"].playing
     first = run_until_step_exceeds(at, start)
     second = run_until_step_exceeds(at, first)
@@ -70,6 +84,7 @@ def test_play_advances_pause_freezes_reset_restarts(at):
     assert step_count(at) == paused
     at.button(key="gan_reset").click().run()
     assert not at.exception and not at.error
+    run_until_built(at)
     assert step_count(at) == 0
     at.run()
     assert step_count(at) == 0  # reset leaves it paused
@@ -79,8 +94,9 @@ def test_step_button_trains_exactly_n_steps(at):
     """Step with N = 7 from a reset trainer gives step 7; no pretrained banner any more."""
     at.button(key="gan_reset").click().run()
     at.number_input(key="gan_step_n").set_value(7)
-    at.button(key="gan_step").click().run()
+    at.button(key="gan_step").click().run()  # queued until the new trainer exists
     assert not at.exception and not at.error
+    run_until_built(at)
     assert step_count(at) == 7
     assert not any("pretrained" in i.value for i in at.info)
 
@@ -88,11 +104,12 @@ def test_step_button_trains_exactly_n_steps(at):
 def test_changing_settings_while_playing_keeps_the_page_clean(at):
     """Changing a live setting while playing keeps the page error-free."""
     at.button(key="gan_play").click().run()
+    run_until_built(at)
     at.radio(key="gan_loss").set_value("least-squares").run()
     at.select_slider(key="gan_lr_d").set_value(1e-3).run()
     assert not at.exception and not at.error
-    assert at.session_state["gan_model"].settings["loss"] == "least-squares"
-    assert at.session_state["gan_model"].settings["lr_d"] == 1e-3
+    assert at.session_state["gan_live"].trainer.settings["loss"] == "least-squares"
+    assert at.session_state["gan_live"].trainer.settings["lr_d"] == 1e-3
 
 
 def test_a_link_sets_preset_and_seed_and_the_url_follows():
@@ -120,6 +137,7 @@ def test_a_training_error_pauses_and_says_so(at):
     """When the thread stops on its own (here: a diverging trainer), the next refresh shows
     Play again and the reason."""
     at.button(key="gan_reset").click().run()
+    run_until_built(at)
     live = at.session_state["gan_live"]
 
     def diverge(*args, **kwargs):
@@ -146,6 +164,8 @@ def test_streamlit_does_not_clear_the_keras_session_after_a_run(at, monkeypatch)
     monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **k: calls.append(1))
     at.run()
     at.button(key="gan_step").click().run()  # trains: TensorFlow and keras are loaded
+    run_until_built(at)
+    at.run()
     assert not at.exception
     assert calls == []
 
@@ -193,10 +213,14 @@ def test_every_export_works_pretrained_after_step_and_while_playing(at, download
     downloads.clear()
     at.button(key="gan_step").click().run()
     assert not at.exception and not at.error
+    run_until_built(at)
+    downloads.clear()
+    at.run()
     check_exports(downloads, tmp_path / "step")
     downloads.clear()
     at.button(key="gan_play").click().run()
     assert not at.exception and not at.error
+    run_until_built(at)
     check_exports(downloads, tmp_path / "playing", png=False)  # no grid PNG while playing
     assert at.session_state["gan_live"].playing
 
@@ -231,8 +255,84 @@ def test_a_damaged_shipped_checkpoint_is_named_and_the_page_carries_on(monkeypat
     at.number_input(key="gan_step_n").set_value(3)
     at.button(key="gan_step").click().run()  # ... and train it from random weights
     try:
+        assert not at.exception
+        assert any("starting" in m.value for m in at.metric) or at.info  # says so
+        run_until_built(at)
         assert not at.exception and not at.error, [e.value for e in at.error]
         assert step_count(at) == 3
     finally:
-        if "gan_live" in at.session_state:
-            at.session_state["gan_live"].pause()
+        if at.session_state["gan_live"] if "gan_live" in at.session_state else None:
+            at.session_state["gan_live"].release()
+
+
+@pytest.fixture
+def drawn_shares(monkeypatch):
+    """The digit shares the page hands its bar chart, run by run."""
+    from ui import charts
+
+    seen = []
+    original = charts.gan_shares_chart
+
+    def spy(shares, *args, **kwargs):
+        seen.append(list(shares))
+        return original(shares, *args, **kwargs)
+
+    monkeypatch.setattr(charts, "gan_shares_chart", spy)
+    return seen
+
+
+def test_the_share_chart_and_the_quality_panel_agree(at, drawn_shares):
+    """Issue 18: one set of judged samples feeds the chart and the panel: the chart's shares
+    give the panel's digit-coverage entropy, and no warning contradicts the other."""
+    import numpy as np
+
+    at.run()
+    shares = np.array(drawn_shares[-1])
+    assert shares.sum() == pytest.approx(1.0)
+    entropy = -(shares[shares > 0] * np.log(shares[shares > 0])).sum()
+    coverage = next(m.value for m in at.metric if m.label == "Digit coverage")
+    assert coverage == f"{entropy:.2f} nats"
+    rare = [k for k, s in enumerate(shares) if s < 0.04]
+    panel_warns = [w.value for w in at.warning if "rarely or never makes" in w.value]
+    chart_warns = [w.value for w in at.warning if "mode collapse" in w.value]
+    assert bool(rare) == bool(panel_warns) == bool(chart_warns)
+
+
+def test_no_collapse_verdict_on_noise_at_step_zero(at):
+    """Issue 18: a freshly reset generator draws noise; the judge still names a digit for
+    each (mostly one), but neither the chart nor the panel calls that mode collapse."""
+    at.button(key="gan_reset").click().run()
+    run_until_built(at)
+    assert step_count(at) == 0
+    assert not any("mode collapse" in w.value or "rarely" in w.value for w in at.warning)
+    assert any("Not digits yet" in c.value for c in at.caption)
+    assert any("No verdict on which digits" in c.value for c in at.caption)
+
+
+def test_a_bad_seed_in_the_link_keeps_the_rest_of_it():
+    """?preset=dcgan&seed=inf&other=1: the seed is named and reset, dcgan and other stay."""
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=120)
+    at.query_params["preset"] = "dcgan"
+    at.query_params["seed"] = "inf"
+    at.query_params["other"] = "1"
+    at.run()
+    assert not at.exception
+    assert any("inf" in w.value for w in at.warning)
+    assert at.selectbox(key="gan_preset").value == "dcgan"
+    assert at.query_params["preset"] == ["dcgan"] or at.query_params["preset"] == "dcgan"
+    assert "other" in at.query_params and at.query_params["seed"] in ("0", ["0"])
+
+
+def test_the_page_shows_starting_and_a_status_line_until_the_trainer_runs(at):
+    """Issue 18: Play returns at once; until the trainer runs the page says 'starting...' and
+    what it is doing, then trains without another click."""
+    at.button(key="gan_reset").click().run()  # a new trainer: built in the background
+    at.button(key="gan_play").click().run()
+    assert not at.exception
+    live = at.session_state["gan_live"]
+    if live.starting:
+        assert any(m.value == "starting..." for m in at.metric)
+        assert any("TensorFlow" in c.value or "Compiling" in c.value for c in at.caption)
+    run_until_built(at)
+    run_until_step_exceeds(at, 0)
+    assert any(c.value.endswith("Training") for c in at.caption)

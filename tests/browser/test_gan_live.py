@@ -118,3 +118,26 @@ def test_every_export_downloads_after_training(page, server, tmp_path):
     model = gan.GAN.load(tmp_path / "weights" / "gan_mlp.npz")
     assert model.step == start + 5 and model.sample(2, rng=0).images.shape == (2, 28, 28)
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_tabs_pressing_play_at_once_all_train(browser, server):
+    """Issue 18: four tabs press Play within a second: none loses its click (each shows
+    'starting...' or trains, never 'paused'), and every one advances."""
+    contexts = [browser.new_context(viewport={"width": 1200, "height": 900}) for _ in range(4)]
+    try:
+        pages = [c.new_page() for c in contexts]
+        for pg in pages:
+            open_page(pg, server, PAGE)
+        starts = [step_count(pg) for pg in pages]
+        for pg in pages:
+            pg.locator(".st-key-gan_play button").click()
+        for pg in pages:  # the click is taken at once: Pause shows, the rate is not "paused"
+            pg.locator(".st-key-gan_pause button").wait_for(timeout=15_000)
+        rates = "[data-testid='stMetric']:has-text('Steps / s') [data-testid='stMetricValue']"
+        for pg, start in zip(pages, starts):
+            wait_for(lambda pg=pg, start=start: step_count(pg) > start + 20, timeout_s=45)
+            assert pg.locator(rates).first.inner_text() != "paused"
+            assert pg.locator("[data-testid='stException']").count() == 0
+    finally:
+        for c in contexts:
+            c.close()

@@ -115,8 +115,22 @@ def test_weights_zip_of_a_playing_trainer_outside_a_script_run(tmp_path):
     ({"seed": "1e400"}, ("mlp", 0, 1)),
     ({"seed": "9" * 80}, ("mlp", 0, 1)),
     ({"seed": " 7 "}, ("mlp", 7, 0)),
+    ({"seed": "nan"}, ("mlp", 0, 1)),
+    ({"seed": "-inf"}, ("mlp", 0, 1)),
+    ({"seed": "١٢"}, ("mlp", 0, 1)),  # Arabic-Indic digits: int() would take them
+    ({"seed": "1_000"}, ("mlp", 0, 1)),  # int() would take it too
+    ({"seed": "x" * 5000, "preset": "dcgan"}, ("dcgan", 0, 1)),  # the rest is kept
+    ({"preset": "dcgan" * 1000, "seed": "3"}, ("mlp", 3, 1)),
+    ({"preset": "mlp\u200b", "seed": "3"}, ("mlp", 3, 1)),
+    ({"preset": "ñ", "seed": "ñ"}, ("mlp", 0, 2)),
 ])
 def test_parse_link_falls_back_and_says_why(params, expected):
     """Each bad value falls back to its default and is named once; good values are kept."""
     preset, seed, problems = gan_controller.parse_link(params)
     assert (preset, seed, len(problems)) == expected
+
+
+def test_parse_link_shows_a_long_value_shortened():
+    """A very long bad value is named in the warning, cut to a readable length."""
+    _, _, problems = gan_controller.parse_link({"seed": "9" * 100_000})
+    assert len(problems) == 1 and len(problems[0]) < 150 and "..." in problems[0]

@@ -135,3 +135,146 @@ def test_a_caller_of_holding_gets_in_between_two_slices(live):
         time.sleep(0.005)
     assert max(waits) < 5 * live.slice_s
     assert live.playing
+
+
+# ----------------------------------------------------------------------------- built in the thread
+
+
+class SlowBuild:
+    """A build() that takes ``seconds`` (TensorFlow's import and the compile), counted."""
+
+    def __init__(self, seconds: float = 0.3, **trainer_kwargs):
+        self.seconds, self.calls, self.kwargs = seconds, 0, trainer_kwargs
+        self.release = threading.Event()
+
+    def __call__(self):
+        self.calls += 1
+        self.release.wait(self.seconds)
+        return ClosableTrainer(**self.kwargs)
+
+
+class ClosableTrainer(CountingTrainer):
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_play_returns_at_once_and_trains_once_built():
+    """A Play click while the trainer is still being built is never lost: play() returns at
+    once, the runner says 'starting', then trains without another click."""
+    build = SlowBuild(0.5)
+    runner = LiveTraining(build=build, initial={"step": 123}, slice_s=0.02, publish_s=0.02)
+    try:
+        t0 = time.monotonic()
+        runner.play()
+        assert time.monotonic() - t0 < 0.1
+        assert runner.starting and not runner.playing
+        assert runner.snapshot() == {"step": 123}  # what was shown before, until built
+        wait_for(lambda: runner.playing and runner.snapshot()["step"] > 10)
+        assert not runner.starting and build.calls == 1
+    finally:
+        runner.pause()
+
+
+def test_step_while_building_runs_once_built_then_waits_paused():
+    """Step pressed (twice) during the build: exactly those steps run, then it stays paused."""
+    runner = LiveTraining(build=SlowBuild(0.3), slice_s=0.02, publish_s=0.02)
+    runner.train(5)
+    runner.train(2)
+    assert runner.starting
+    wait_for(lambda: not runner.running)
+    assert runner.trainer.step == 7 == runner.snapshot()["step"]
+    assert not runner.playing
+
+
+def test_pause_while_building_does_not_wait_and_keeps_the_trainer():
+    build = SlowBuild(5.0)
+    runner = LiveTraining(build=build, slice_s=0.02, publish_s=0.02)
+    runner.play()
+    t0 = time.monotonic()
+    runner.pause()
+    assert time.monotonic() - t0 < 0.1  # the page's run is not held by the build
+    build.release.set()
+    wait_for(lambda: not runner.running)
+    assert runner.trainer is not None and runner.trainer.step == 0 and not runner.playing
+
+
+def test_a_build_error_is_kept_and_stops():
+    def fail():
+        raise ImportError("no TensorFlow here")
+
+    runner = LiveTraining(build=fail)
+    runner.play()
+    wait_for(lambda: not runner.running)
+    assert runner.take_stop_reason() == "no TensorFlow here" and not runner.starting
+
+
+def test_a_closed_session_releases_its_trainer():
+    """The session ends: the thread stops, and after release_s the trainer is closed and no
+    longer referenced, so its memory can go (ten closed tabs kept 1.7-2.9 GB)."""
+    import weakref
+
+    connected = [True]
+    runner = LiveTraining(ClosableTrainer(), slice_s=0.02, publish_s=0.02, release_s=0.2)
+    trainer = runner.trainer
+    ref = weakref.ref(trainer)
+    runner.play(alive=lambda: connected[0])
+    wait_for(lambda: runner.snapshot()["step"] > 5)
+    connected[0] = False
+    wait_for(lambda: runner.released, timeout_s=3)
+    assert trainer.closed and runner.trainer is None and not runner.running
+    assert runner.snapshot()["step"] == trainer.step  # the last picture stays
+    del trainer
+    assert ref() is None
+    with pytest.raises(ValueError, match="released"):
+        runner.play()
+
+
+def test_a_session_back_within_the_grace_keeps_its_trainer():
+    connected = [True]
+    runner = LiveTraining(ClosableTrainer(), slice_s=0.02, publish_s=0.02, release_s=1.0)
+    runner.play(alive=lambda: connected[0])
+    wait_for(lambda: runner.trainer.step > 5)
+    connected[0] = False
+    wait_for(lambda: not runner.running)
+    connected[0] = True  # a network blip: the tab reconnected
+    time.sleep(1.3)
+    assert not runner.released and not runner.trainer.closed
+    runner.play()
+    assert runner.playing
+    runner.pause()
+
+
+def test_pause_does_not_wait_for_the_release_grace():
+    connected = [True]
+    runner = LiveTraining(ClosableTrainer(), slice_s=0.02, publish_s=0.02, release_s=30)
+    runner.play(alive=lambda: connected[0])
+    wait_for(lambda: runner.trainer.step > 5)
+    connected[0] = False
+    wait_for(lambda: not runner.running)
+    t0 = time.monotonic()
+    runner.pause()
+    assert time.monotonic() - t0 < 0.5
+
+
+def test_ten_runners_started_at_once_all_train():
+    """Ten sessions pressing Play within a second: every one builds and advances."""
+    runners = [LiveTraining(build=SlowBuild(0.2, step_s=0.0005), slice_s=0.02, publish_s=0.02)
+               for _ in range(10)]
+    try:
+        for r in runners:
+            r.play()
+        wait_for(lambda: all(r.playing and r.snapshot()["step"] > 10 for r in runners),
+                 timeout_s=20)
+    finally:
+        for r in runners:
+            r.pause()
+
+
+def test_build_without_play_makes_the_trainer_and_waits_paused():
+    """After a Reset the trainer is built at once, without training."""
+    runner = LiveTraining(build=SlowBuild(0.1), slice_s=0.02, publish_s=0.02)
+    runner.build()
+    wait_for(lambda: not runner.starting and not runner.running)
+    assert runner.trainer.step == 0 and not runner.playing

@@ -1,0 +1,160 @@
+"""Latent flow matching figures: scoreboard row, learned vs N(0, I) prior, sampling speed.
+
+Run (under the bench lock):
+    flock /tmp/genlab-bench.lock .venv/bin/python -m benchmarks.run diffusion
+
+Extra measurements used to choose the design (not part of ``rows()``):
+``python -m benchmarks.bench_diffusion objectives A.npz B.npz ...`` (Frechet distance to the
+*training* digits of checkpoints trained with other targets or codes) and
+``python -m benchmarks.bench_diffusion defaults`` (guidance x steps on the training digits).
+Defaults are chosen on training digits, never on the held-out ones the scoreboard uses.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+LATENT_ROW = "Latent flow matching (conv VAE codes)"
+VAE_ROW = "VAE, convolutional"
+
+
+def _row(name, value, unit, target):
+    return {"benchmark": name, "value": float(value), "unit": unit, "target": target}
+
+
+def _setup():
+    from genlib.classifier import judge_for
+    from genlib.data import load_mnist
+
+    mnist = load_mnist("sample")
+    judge, _ = judge_for(mnist.kind)
+    return mnist, judge
+
+
+def train_fd(model, mnist, judge, n: int = 1000, seed: int = 1, **kw) -> tuple[float, float]:
+    """(Frechet distance to the training digits, class consistency) of n samples."""
+    from genlib import metrics
+
+    feats = getattr(train_fd, "_feats", None)
+    if feats is None:
+        feats = train_fd._feats = judge.features(mnist.train.images)
+    images, labels = model.sample(n, rng=seed, digit="all", **kw)
+    pred, _, f = judge.predict_all(images)
+    return metrics.frechet_distance(f, feats), metrics.class_consistency(pred, labels)
+
+
+def objectives(paths: list[str]) -> None:
+    from genlib.diffusion import DiffusionModel
+
+    mnist, judge = _setup()
+    for p in paths:
+        model = DiffusionModel.load(p)
+        for g in (1.0, 1.5):
+            fd, cc = train_fd(model, mnist, judge, guidance=g, steps=20, sampler="euler")
+            print(f"{Path(p).stem:<24} target={model.target:<8} step={model.manifest['step']}"
+                  f" guidance={g}: FD(train) {fd:6.2f}  consistency {cc:.1%}", flush=True)
+
+
+def defaults() -> None:
+    from genlib.diffusion import DiffusionModel
+
+    mnist, judge = _setup()
+    model = DiffusionModel.load_pretrained("latent")
+    for sampler in ("euler", "stochastic"):
+        for steps in (5, 10, 20, 50):
+            for g in (0.0, 1.0, 1.5, 2.0, 3.0):
+                fd, cc = train_fd(model, mnist, judge, guidance=g, steps=steps, sampler=sampler)
+                print(f"{sampler:<10} steps={steps:<3} guidance={g:<4} FD(train) {fd:6.2f} "
+                      f"consistency {cc:.1%}", flush=True)
+
+
+def _keras_loop_seconds(model, n: int = 16, steps: int = 20, guidance: float = 1.5,
+                        repeat: int = 5) -> float:
+    """The same sampler with the denoiser run by Keras' predict_on_batch (then decoded)."""
+    from genlib import diffusion as df
+    from genlib import nn
+
+    net = model.net
+    keras_net = nn.build_keras(net.spec, (net.in_dim,), "denoiser")
+    nn.set_keras_weights(keras_net, net.spec, net.weights)
+    classes = np.arange(n) % 10
+    null = np.full(n, df.NULL_CLASS)
+
+    def run():
+        x = np.random.default_rng(0).standard_normal((n, net.dim)).astype(np.float32)
+        for t, s in zip(df.time_grid(steps)[:-1], df.time_grid(steps)[1:]):
+            inp = np.concatenate([df.MLPDenoiser.inputs(x, t, classes, net.dim),
+                                  df.MLPDenoiser.inputs(x, t, null, net.dim)])
+            out = np.asarray(keras_net.predict_on_batch(inp))
+            v = out[n:] + guidance * (out[:n] - out[n:])
+            x = x + (s - t) * v
+        return model.space.decode(x)
+
+    run()
+    return statistics.median(_timed(run) for _ in range(repeat))
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def rows():
+    from genlib import scoreboard as sb
+    from genlib.diffusion import DiffusionModel
+
+    mnist, judge = _setup()
+    reference = sb.prepare_reference(mnist, judge)
+    today = time.strftime("%Y-%m-%d")
+    for name in (LATENT_ROW, VAE_ROW):
+        model = sb.load_model(name, mnist)
+        r = sb.score_model(name, model, reference, judge, 1000, 0, likelihood=False)
+        short = "latent flow" if name == LATENT_ROW else "conv VAE N(0,I)"
+        yield _row(f"{short}: Frechet distance ({today})", r["frechet"], "",
+                   "<= 15 (issue 16)" if name == LATENT_ROW else "today 32.8")
+        yield _row(f"{short}: coverage (Naeem)", r["coverage"], "", "real ~0.95")
+        yield _row(f"{short}: density (Naeem)", r["density"], "", "real ~1")
+        if r["class_consistency"] is not None:
+            yield _row(f"{short}: class consistency", r["class_consistency"], "", ">= 0.97")
+        yield _row(f"{short}: digit coverage", r["coverage_entropy"], "nats", ">= 2.28")
+        yield _row(f"{short}: memorisation ratio", r["memorisation_ratio"], "", ">= 0.9")
+        yield _row(f"{short}: 1,000 samples drawn in", r["sample_seconds"], "s", "")
+    model = DiffusionModel.load_pretrained("latent")
+    np_s = statistics.median(
+        _timed(lambda: model.sample(16, rng=0, digit="all", guidance=1.5, steps=20))
+        for _ in range(7))
+    keras_s = _keras_loop_seconds(model)
+    yield _row("16 digits, 20 steps, guidance 1.5: numpy", np_s * 1000, "ms", "<= 1500")
+    yield _row("same in a Keras predict_on_batch loop", keras_s * 1000, "ms", "")
+    yield _row("Keras loop / numpy", keras_s / np_s, "x", ">= 1")
+    from benchmarks.common import apptest_rerun_time
+
+    page = "pages/6_Diffusion.py"
+    yield _row("page: warm re-run (AppTest, whole script)", apptest_rerun_time(page) * 1000,
+               "ms", "")
+    yield _row("page: scrubber move (whole script; a browser reruns only its fragment)",
+               apptest_rerun_time(page, lambda at, i: at.slider(key="df_scrub")
+                                  .set_value(i % 20)) * 1000, "ms", "<= 150")
+    yield _row("page: new seed (new trajectory, grid and priors)",
+               apptest_rerun_time(page, lambda at, i: at.number_input(key="df_seed")
+                                  .set_value(100 + i)) * 1000, "ms", "")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["objectives"]:
+        objectives(sys.argv[2:])
+    elif sys.argv[1:2] == ["defaults"]:
+        defaults()
+    else:
+        for r in rows():
+            print(f"{r['benchmark']:<60} {r['value']:>10.3f} {r['unit']:<5} {r['target']}")
