@@ -98,7 +98,12 @@ def _controls(cols, playing: bool) -> float | None:
 def shares_ui(step: int) -> None:
     """Share of each digit among 300 fresh samples, judged at most every few seconds: the
     same samples and figures as the quality panel's verdict below."""
-    judged_at, _, r = ctl.judged(step)
+    try:
+        judged_at, _, r = ctl.judged(step)
+    except ValueError as e:  # e.g. too few held-out digits to judge against
+        st.info(f"Digit shares cannot be judged on this dataset: {ui.plain(e)}",
+                icon=":material/info:")
+        return
     st.caption(f"**Which digits does G draw?** Shares among {control.N_SHARES} fresh samples at "
                f"step {judged_at:,}")
     st.vega_lite_chart(charts.gan_shares_chart(r["shares"]), width="stretch",
@@ -263,7 +268,10 @@ with export_col:
 # the two never disagree and neither shows an old verdict while playing.
 @st.fragment(run_every=CHART_S if ctl.playing else None)
 def quality_ui() -> None:
-    _, fakes, _ = ctl.judged(ctl.snapshot()["step"])
+    try:
+        _, fakes, _ = ctl.judged(ctl.snapshot()["step"])
+    except ValueError:  # too few held-out digits: the share chart above already says so
+        return
     evaluation.quality_panel(fakes, mnist, key="gan_quality", collapse_check=True)
 
 

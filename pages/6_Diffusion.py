@@ -108,7 +108,12 @@ with prior_tab:
              "The learned prior: z from the flow (guidance 0), same decoder")):
         with col:
             ui.show_grid(p[name], 10, key=key, scale=3, caption=caption)
-            r = evaluation.figures(p[name], mnist)
+            try:
+                r = evaluation.figures(p[name], mnist)
+            except ValueError as e:  # e.g. too few held-out digits to judge against
+                st.info(f"Cannot judge these samples on this dataset: {ui.plain(e)}",
+                        icon=":material/info:")
+                continue
             a, b = st.columns(2)
             a.metric("Judge confidence", f"{r['confidence']:.0%}",
                      help="The judge CNN's mean top probability: ~98% on real digits, lower "
