@@ -82,6 +82,7 @@ class DiffusionTrainer:
     def __init__(self, preset: str = "latent", mnist=None, seed: int = 0, **overrides):
         if preset not in df.PRESETS:
             raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(df.PRESETS)}")
+        nn.keras()  # quietly
         import tensorflow as tf
 
         from genlib.data import load_mnist

@@ -107,6 +107,7 @@ class _Compiled:
 
     def __init__(self, preset: str, latent: int, output: str, pack: int, batch: int,
                  jit: bool):
+        nn.keras()  # quietly
         import tensorflow as tf
 
         g_spec, d_spec = gan.architecture(preset, latent, output)
