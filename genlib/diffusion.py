@@ -62,24 +62,29 @@ from typing import NamedTuple
 
 import numpy as np
 
-from genlib import checkpoints, nn
+from genlib import checkpoints
+from genlib.denoisers import (
+    N_CLASSES,
+    N_FREQUENCIES,
+    NULL_CLASS,
+    MLPDenoiser,
+    architecture,
+    time_features,
+)
 from genlib.protocol import Samples, check_n_samples
 
 __all__ = ["PRESETS", "TARGETS", "SAMPLERS", "NULL_CLASS", "MAX_GUIDANCE", "MAX_STEPS",
            "DEFAULTS", "forward_process", "time_features", "convert", "integrate",
            "time_grid", "Trajectory", "MLPDenoiser", "LatentSpace", "DiffusionModel",
-           "shipped_path", "check_settings"]
+           "shipped_path", "check_settings", "N_CLASSES", "N_FREQUENCIES", "architecture"]
 
 FAMILY = "diffusion"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-N_CLASSES = 10
-NULL_CLASS = 10  # "no class": what the network sees for the unconditional model
 TARGETS = ("velocity", "noise", "clean")
 SAMPLERS = {"euler": "deterministic (ODE, Euler = DDIM)",
             "stochastic": "stochastic (DDPM-like ancestral steps)"}
 MAX_STEPS = 200
 MAX_GUIDANCE = 20.0
-N_FREQUENCIES = 8  # time features: sin and cos of pi 2^k t, k < 8
 T_EPS = 1e-3  # the "noise" and "clean" targets divide by 1 - t or t: never by less than this
 
 PRESETS = {
@@ -102,18 +107,6 @@ def forward_process(x0, t, eps):
     """``x_t = (1 - t) x_0 + t eps`` (``t`` a scalar or broadcastable to ``x0``)."""
     t = np.asarray(t, np.float32)
     return (1 - t) * np.asarray(x0, np.float32) + t * np.asarray(eps, np.float32)
-
-
-def time_features(t) -> np.ndarray:
-    """Sinusoidal features of t in [0, 1]: (n,) -> (n, 2 * N_FREQUENCIES) float32.
-
-    ``sin(pi 2^k t)`` and ``cos(pi 2^k t)``: the slowest spans the whole path, the fastest
-    changes over ~1/200 of it (the finest step grid). The training module computes the same
-    in TensorFlow (tested equal).
-    """
-    t = np.asarray(t, np.float32).reshape(-1, 1)
-    angles = t * np.float32(np.pi) * (2.0 ** np.arange(N_FREQUENCIES, dtype=np.float32))
-    return np.concatenate([np.sin(angles), np.cos(angles)], axis=1).astype(np.float32)
 
 
 def convert(out, x_t, t, target: str = "velocity") -> tuple[np.ndarray, np.ndarray]:
@@ -216,65 +209,6 @@ def check_settings(guidance, steps, sampler, digit=None) -> tuple:
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
     return float(guidance), int(steps), sampler, _check_digit(digit)
-
-
-# ----------------------------------------------------------------------------- the denoiser
-
-
-def architecture(dim: int, hidden: int, layers: int) -> list[dict]:
-    """Layer specs (:mod:`genlib.nn` style) of the MLP denoiser; input ``[x, time, class]``."""
-    spec = [{"type": "dense", "name": f"hidden{i}", "units": hidden, "activation": "silu"}
-            for i in range(layers)]
-    return spec + [{"type": "dense", "name": "out", "units": dim, "activation": None}]
-
-
-def _silu(x):
-    return x * nn.sigmoid(x)
-
-
-class MLPDenoiser:
-    """``net(x_t, t, classes) -> raw output`` (what the checkpoint's ``target`` says).
-
-    The input is ``[x_t (d), time_features(t) (16), one_hot(class, 11)]``: the one-hot row
-    through the first layer is a learned class embedding, the null class 10 included.
-    """
-
-    def __init__(self, weights: dict, dim: int, hidden: int, layers: int):
-        self.dim, self.spec = int(dim), architecture(dim, hidden, layers)
-        self.weights = {}
-        for layer in self.spec:
-            for part in ("kernel", "bias"):
-                key = f"{layer['name']}/{part}"
-                if key not in weights:
-                    raise ValueError(f"weights missing for {key}")
-                w = np.asarray(weights[key], np.float32)
-                if not np.all(np.isfinite(w)):
-                    raise ValueError(f"weights {key} contain NaN or infinite values")
-                self.weights[key] = w
-        self.in_dim = self.dim + 2 * N_FREQUENCIES + N_CLASSES + 1
-        first = self.weights[self.spec[0]["name"] + "/kernel"]
-        if first.shape[0] != self.in_dim:
-            raise ValueError(f"the first layer takes {first.shape[0]} inputs, not {self.in_dim}")
-
-    @staticmethod
-    def inputs(x, t, classes, dim: int) -> np.ndarray:
-        """The network's input rows: (n, d + 16 + 11)."""
-        x = np.asarray(x, np.float32).reshape(-1, dim)
-        n = len(x)
-        t = np.broadcast_to(np.asarray(t, np.float32), (n,))
-        onehot = np.zeros((n, N_CLASSES + 1), np.float32)
-        onehot[np.arange(n), np.broadcast_to(np.asarray(classes, np.int64), (n,))] = 1
-        return np.concatenate([x, time_features(t), onehot], axis=1)
-
-    def __call__(self, x, t, classes) -> np.ndarray:
-        h = self.inputs(x, t, classes, self.dim)
-        with nn.single_threaded(len(h) <= 512):
-            for layer in self.spec:
-                h = nn.dense(h, self.weights[layer["name"] + "/kernel"],
-                             self.weights[layer["name"] + "/bias"])
-                if layer["activation"] == "silu":
-                    h = _silu(h)
-        return h
 
 
 class LatentSpace:
