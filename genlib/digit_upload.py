@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-__all__ = ["prepare_digit", "preview_png", "MAX_BYTES", "MAX_PIXELS"]
+__all__ = ["prepare_digit", "digit_from_ink", "preview_png", "MAX_BYTES", "MAX_PIXELS"]
 
 MAX_BYTES = 20 * 1024 * 1024  # a phone photo is a few MB
 MAX_PIXELS = 50_000_000  # decoding more would take seconds and gigabytes
@@ -139,8 +139,6 @@ def prepare_digit(data: bytes) -> np.ndarray:
     Raises ValueError with a message for a user when the file is empty, not an image,
     too large, or shows no digit (a blank or uniform image).
     """
-    from PIL import Image
-
     gray = _to_gray(_open(data))
     # The background is the commonest border tone: invert dark-on-light images.
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
@@ -150,7 +148,20 @@ def prepare_digit(data: bytes) -> np.ndarray:
     peak = float(ink.max())
     if peak < 0.15:
         raise ValueError("no digit found: the image is blank or has too little contrast")
-    ink = ink / peak
+    return digit_from_ink(ink)
+
+
+def digit_from_ink(ink) -> np.ndarray:
+    """An ink map (2-D, light digit on black, any size and scale) -> float32 (28, 28) in
+    [0, 1] by MNIST's recipe: 20 x 20 box keeping the aspect ratio, centre of mass at the
+    centre. Used for uploads and for the drawing pad's strokes. Raises ValueError if there
+    is no ink."""
+    from PIL import Image
+
+    ink = np.clip(np.nan_to_num(np.asarray(ink, np.float32)), 0, None)
+    if ink.ndim != 2 or ink.size == 0 or float(ink.max()) <= 0:
+        raise ValueError("no digit found: there is no ink")
+    ink = ink / float(ink.max())
     ink[ink < 0.2] = 0.0  # paper texture and JPEG noise are not ink
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
@@ -164,6 +175,8 @@ def prepare_digit(data: bytes) -> np.ndarray:
     # MNIST's own digits have their mean centre of mass there, in index coordinates).
     yy, xx = np.indices(small.shape)
     mass = small.sum()
+    if mass <= 0:
+        raise ValueError("no digit found: the ink is too faint")
     cy, cx = (yy * small).sum() / mass, (xx * small).sum() / mass
     top = int(np.clip(round(14 - cy), 0, 28 - nh))
     left = int(np.clip(round(14 - cx), 0, 28 - nw))
