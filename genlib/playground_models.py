@@ -1,0 +1,179 @@
+"""The 2-D playground's closed-form models: one Gaussian, a Gaussian mixture, a kernel density
+estimate. Numpy, scipy and scikit-learn only (the neural ones are in
+:mod:`genlib.playground_nets` and :mod:`genlib.playground_train`).
+
+Every 2-D model follows the same protocol (the images' one, for points): ``fit(X)`` returns
+``self``; ``sample(n_samples, rng=None)`` returns float64 (n, 2); a model with a density has
+``score_samples(X)``, the log density per point (m,). Learned attributes end in ``_``.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.special import logsumexp
+
+from genlib.protocol import check_n_samples
+
+__all__ = ["GaussianMLE", "Mixture", "KDE", "MODELS", "NEURAL", "make_model",
+           "KDE_BANDWIDTHS", "check_points"]
+
+MODELS = {"gaussian": "Gaussian (maximum likelihood)", "gmm": "Gaussian mixture (k)",
+          "kde": "Kernel density estimate", "gan": "GAN (small MLPs)", "vae": "VAE",
+          "flow": "Flow matching"}
+NEURAL = ("gan", "vae", "flow")
+KDE_BANDWIDTHS = (0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.5)  # times the data's spread
+LOG_2PI = np.log(2 * np.pi)
+
+
+def check_points(X, where: str = "X") -> np.ndarray:
+    """``X`` as float64 (n, 2), finite, n >= 2; ValueError with the reason otherwise."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"{where} must have shape (n, 2), got {X.shape}")
+    if len(X) < 2:
+        raise ValueError(f"{where} needs at least 2 points, got {len(X)}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{where} holds NaN or infinite values")
+    return X
+
+
+class _Fitted:
+    def _fitted(self) -> None:
+        if not hasattr(self, "n_train_"):
+            raise ValueError(f"{type(self).__name__} is not fitted yet: call fit(X) first")
+
+
+class GaussianMLE(_Fitted):
+    """One Gaussian by maximum likelihood: the sample mean and the biased (1/n) covariance,
+    plus ``ridge`` on the diagonal (a set of identical points has a singular covariance)."""
+
+    def __init__(self, ridge: float = 1e-9):
+        self.ridge = ridge
+
+    def fit(self, X) -> GaussianMLE:
+        X = check_points(X)
+        self.mean_ = X.mean(axis=0)
+        d = X - self.mean_
+        self.covariance_ = d.T @ d / len(X) + self.ridge * np.eye(2)
+        self.chol_ = np.linalg.cholesky(self.covariance_)
+        self.n_train_ = len(X)
+        return self
+
+    def sample(self, n_samples: int, rng=None) -> np.ndarray:
+        self._fitted()
+        rng = np.random.default_rng(rng)
+        z = rng.standard_normal((check_n_samples(n_samples), 2))
+        return self.mean_ + z @ self.chol_.T
+
+    def score_samples(self, X) -> np.ndarray:
+        self._fitted()
+        return _gauss_logpdf(np.asarray(X, np.float64), self.mean_[None], self.chol_[None])[:, 0]
+
+
+class Mixture(_Fitted):
+    """A mixture of ``k`` full-covariance Gaussians fitted by EM (scikit-learn's
+    GaussianMixture, k-means initialisation, seeded)."""
+
+    def __init__(self, k: int = 8, seed: int = 0, max_iter: int = 200):
+        if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= 200:
+            raise ValueError(f"k must be a whole number from 1 to 200, got {k!r}")
+        self.k, self.seed, self.max_iter = int(k), int(seed), max_iter
+
+    def fit(self, X) -> Mixture:
+        from sklearn.mixture import GaussianMixture
+
+        X = check_points(X)
+        if len(X) < self.k:
+            raise ValueError(f"k = {self.k} components need at least {self.k} points, "
+                             f"got {len(X)}")
+        from threadpoolctl import threadpool_limits  # ships with scikit-learn
+
+        # one thread: on 2 busy cores, BLAS and OpenMP workers made a 0.25 s fit take 7 s
+        with threadpool_limits(1):
+            gm = GaussianMixture(self.k, covariance_type="full", random_state=self.seed,
+                                 max_iter=self.max_iter, reg_covar=1e-6).fit(X)
+        self.weights_, self.means_, self.covariances_ = gm.weights_, gm.means_, gm.covariances_
+        self.chols_ = np.linalg.cholesky(self.covariances_)
+        self.n_train_ = len(X)
+        return self
+
+    def sample(self, n_samples: int, rng=None) -> np.ndarray:
+        self._fitted()
+        rng = np.random.default_rng(rng)
+        n = check_n_samples(n_samples)
+        comp = rng.choice(self.k, size=n, p=self.weights_ / self.weights_.sum())
+        z = rng.standard_normal((n, 2))
+        return self.means_[comp] + np.einsum("nij,nj->ni", self.chols_[comp], z)
+
+    def score_samples(self, X) -> np.ndarray:
+        self._fitted()
+        logp = _gauss_logpdf(np.asarray(X, np.float64), self.means_, self.chols_)
+        return logsumexp(logp + np.log(self.weights_), axis=1)
+
+
+class KDE(_Fitted):
+    """A Gaussian kernel on every training point, as ``scipy.stats.gaussian_kde``: the kernel's
+    covariance is the data's (unbiased) covariance times ``bandwidth ** 2``.
+
+    A tiny bandwidth puts every sample on top of a training point: it copies (model B).
+    """
+
+    def __init__(self, bandwidth: float = 0.05):
+        if isinstance(bandwidth, bool) or not isinstance(bandwidth, Real) or \
+                not 0 < bandwidth <= 10 or not np.isfinite(bandwidth):
+            raise ValueError(f"bandwidth must be a number in (0, 10], got {bandwidth!r}")
+        self.bandwidth = float(bandwidth)
+
+    def fit(self, X) -> KDE:
+        X = check_points(X)
+        self.points_ = X
+        cov = np.cov(X, rowvar=False) + 1e-12 * np.eye(2)
+        self.kernel_cov_ = cov * self.bandwidth ** 2
+        self.chol_ = np.linalg.cholesky(self.kernel_cov_)
+        self.n_train_ = len(X)
+        return self
+
+    def sample(self, n_samples: int, rng=None) -> np.ndarray:
+        self._fitted()
+        rng = np.random.default_rng(rng)
+        n = check_n_samples(n_samples)
+        pick = rng.integers(0, self.n_train_, n)
+        return self.points_[pick] + rng.standard_normal((n, 2)) @ self.chol_.T
+
+    def score_samples(self, X, chunk: int = 2048) -> np.ndarray:
+        self._fitted()
+        X = np.asarray(X, np.float64)
+        inv = np.linalg.inv(self.chol_)
+        centres = self.points_ @ inv.T
+        log_norm = -LOG_2PI - np.log(np.diag(self.chol_)).sum() - np.log(self.n_train_)
+        out = np.empty(len(X))
+        for i in range(0, len(X), chunk):  # bounded memory: chunk x n distances at a time
+            y = X[i:i + chunk] @ inv.T
+            d2 = ((y * y).sum(1)[:, None] + (centres * centres).sum(1)[None]
+                  - 2.0 * y @ centres.T)
+            out[i:i + chunk] = logsumexp(-0.5 * np.maximum(d2, 0.0), axis=1) + log_norm
+        return out
+
+
+def _gauss_logpdf(X: np.ndarray, means: np.ndarray, chols: np.ndarray) -> np.ndarray:
+    """log N(x; mean_j, L_j L_j^T) for every x (m, 2) and component j: (m, k)."""
+    out = np.empty((len(X), len(means)))
+    for j, (mu, L) in enumerate(zip(means, chols)):
+        y = np.linalg.solve(L, (X - mu).T)  # (2, m)
+        out[:, j] = -0.5 * (y * y).sum(0) - np.log(np.diag(L)).sum() - LOG_2PI
+    return out
+
+
+def make_model(name: str, *, k: int = 8, bandwidth: float = 0.05, seed: int = 0):
+    """An unfitted closed-form model by its key in :data:`MODELS`."""
+    if name == "gaussian":
+        return GaussianMLE()
+    if name == "gmm":
+        return Mixture(k, seed=seed)
+    if name == "kde":
+        return KDE(bandwidth)
+    if name in NEURAL:
+        raise ValueError(f"{MODELS[name]} is trained, not fitted: use genlib.playground_train")
+    raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
