@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from genlib import gaussian as gg
-from ui import evaluation, url
+from ui import drawing_pad, evaluation, url, your_digit
 
 mnist = ui.setup_page("Class-Conditional Sampling", ":material/category:")
 ss = st.session_state
@@ -147,7 +147,7 @@ st.markdown("Learn a prior $p(y)$ from label counts and a Gaussian $p(x \\mid y)
 with st.container(border=True):
     cov, reg, rank, n_comp = model_ui()
 tabs = st.tabs(["Pick a digit", "All classes", "Prior and imbalance", "As a classifier",
-                "Training digits"])
+                "Training digits", "Your digit"])
 with tabs[2]:
     st.markdown("**The class-imbalance lesson.** Drop most of one digit's training examples "
                 "and refit: the learned prior $p(y)$ and the sampled labels follow.")
@@ -249,3 +249,19 @@ with tabs[4]:
     ui.show_grid(mnist.train.images[pick], 10, key="training", scale=3,
                  caption="40 random training digits: compare with the samples")
     st.caption(labels_text(mnist.train.labels[pick], 10))
+
+
+@st.fragment
+def yours() -> None:
+    """The pad and the verdict: a stroke reruns only this."""
+    digit = drawing_pad.digit_input("cc", judge_kind=mnist.kind)
+    if digit is not None:
+        your_digit.bayes_verdict_ui(model, digit, *(
+            (report.log_likelihood, mnist.test.labels) if report is not None else (None, None)))
+
+
+with tabs[5]:
+    st.markdown("**Your own digit, classified by the generative model.** Draw a digit (or "
+                "upload a picture): the model scores it under every class's Gaussian, "
+                "$\\log p(x \\mid y)$, and Bayes' rule turns those into $p(y \\mid x)$.")
+    yours()

@@ -8,8 +8,8 @@ import pyarrow as pa
 import streamlit as st
 
 import ui
-from genlib import digit_upload, vae, vae_train
-from ui import evaluation, url, vae_explorer, warmup
+from genlib import vae, vae_train
+from ui import drawing_pad, evaluation, url, vae_explorer, warmup
 from ui.vae_explorer import SPAN, STEP
 
 mnist = ui.setup_page("VAE Latent Space", ":material/tune:")
@@ -114,6 +114,22 @@ def set_z(name: str, values) -> None:
         st.session_state[f"vae_z_{name}_{i}"] = round(float(v), 2)
 
 
+def your_code(ex: vae_explorer.Explorer) -> tuple | None:
+    """The drawing or upload of *Your digit* encoded: (mean code, PNG over its reconstruction).
+
+    A new one is put on the sliders at once, before they are drawn (it then steers like any
+    code); the same one on a later run leaves the sliders where the user moved them.
+    """
+    choice = drawing_pad.peek("vae")
+    if choice.digit is None:
+        return None
+    mean, png = ex.encode_digit(choice.token, choice.digit)
+    if st.session_state.get("vae_drawn") != choice.token:
+        st.session_state["vae_drawn"] = choice.token
+        set_z(name, mean)
+    return mean, png
+
+
 def retrain_ui() -> None:
     st.subheader("Retrain on the data in use")
     # the preset sits outside the form so that the latent size is disabled at once for the
@@ -174,6 +190,7 @@ except ValueError as error:  # a damaged or unreadable file: the rest of the pag
 if model.warning:
     st.warning(model.warning, icon=":material/warning:")
 ex = explorer_for(key, evaluation.dataset_key(mnist), mnist)
+yours = your_code(ex)
 d, means, order = model.latent_dim, ex.means, ex.order
 elbo = model.manifest.get("test_negative_elbo")
 info.markdown(f"**{model.describe()}**  \nheld-out −ELBO: **{elbo:.1f} nats** "
@@ -252,9 +269,12 @@ with latent_map:
     j = b.selectbox("Vertical", order, index=1, format_func=lambda k: f"z{k + 1}",
                     key=f"vae_sy_{name}")
     spec, table = arrow_chart(ex, ("scatter", i, j), ex.scatter_chart((i, j)))
+    if yours is not None:
+        spec = vae_explorer.with_point(spec, yours[0], (i, j))
     st.vega_lite_chart(table, spec, width="stretch", key="vae_scatter")
     st.caption(f"Mean encodings of {len(ex.test_z):,} held-out digits, coloured by their true "
-               "class. The VAE never saw the labels: the classes cluster on their own.")
+               "class. The VAE never saw the labels: the classes cluster on their own."
+               + (" Black diamond: your digit (*Your digit*)." if yours is not None else ""))
 
 with recon_tab:
     seed = st.columns(5)[0].number_input("Seed", 0, 10_000, 0, key="vae_recon_seed")
@@ -284,19 +304,27 @@ with samples_tab:
     evaluation.quality_panel(drawn, mnist, key="vae_quality")
 
 with upload_tab:
-    file = st.file_uploader("An image of one handwritten digit (PNG or JPEG, any size, light "
-                            "or dark background)", type=["png", "jpg", "jpeg"], key="vae_upload")
-    if file is not None:
-        with ui.user_errors("Could not use that image: "):
-            _, mean, png = ex.your_digit(file.file_id, file.getvalue())
-            a, b, c = st.columns([1, 1, 2])
-            a.image(digit_upload.preview_png(file.getvalue()), caption="Your image", width=200)
-            with b:
-                show_png(png, key="vae_yours", caption="As MNIST (top), reconstructed")
-            c.dataframe(pd.DataFrame({"dimension": [f"z{k + 1}" for k in range(d)],
-                                      "encoded": mean.round(2)}), hide_index=True)
-            c.button("Put it on the sliders", key="vae_use_upload", on_click=set_z,
-                     args=(name, mean), icon=":material/tune:")
+    drawing_pad.digit_input("vae", judge_kind=mnist.kind)
+    if yours is not None:
+        mean, png = yours
+        a, b = st.columns([1, 2], gap="large")
+        with a:
+            show_png(png, key="vae_yours", caption="As MNIST (top), reconstructed")
+            st.dataframe(pd.DataFrame({"dimension": [f"z{k + 1}" for k in range(d)],
+                                       "encoded": mean.round(2)}), hide_index=True)
+            st.button("Put it on the sliders", key="vae_use_upload", on_click=set_z,
+                      args=(name, mean), icon=":material/tune:",
+                      help="Again, after you moved them: a new drawing goes there by itself")
+        with b:
+            i, j = order[0], order[1]
+            spec, table = arrow_chart(ex, ("scatter", i, j), ex.scatter_chart((i, j)))
+            st.vega_lite_chart(table, vae_explorer.with_point(spec, mean, (i, j)) | {
+                "height": 360}, width="stretch", key="vae_yours_scatter")
+            st.caption(f"Black diamond: your digit's code among {len(ex.test_z):,} held-out "
+                       f"digits (z{i + 1} × z{j + 1}, the two dimensions that vary most).")
+        st.success("Each new drawing or upload goes on the sliders in *Explore*: steer it "
+                   "from there.",
+                   icon=":material/tune:")
 
 with training_tab:
     if model.history:

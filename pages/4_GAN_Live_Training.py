@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from genlib import gan
-from ui import charts, evaluation, gan_exports
+from ui import charts, drawing_pad, evaluation, gan_exports, your_digit
 from ui import gan_controller as control
 
 mnist = ui.setup_page("GAN Live Training", ":material/sports_esports:")
@@ -276,3 +276,17 @@ def quality_ui() -> None:
 
 
 quality_ui()
+
+
+@st.fragment
+def yours() -> None:
+    """Draw a digit, see G's closest samples: a stroke reruns only this."""
+    digit = drawing_pad.digit_input("gan", judge_kind=mnist.kind)
+    if digit is not None:
+        your_digit.gan_closest_ui(ctl, digit)
+
+
+st.subheader("Your digit: can G make it?")
+st.caption(f"Draw a digit (or upload one): G's closest samples among {your_digit.N_POOL:,} "
+           "fresh ones show what it can and cannot make yet.")
+yours()

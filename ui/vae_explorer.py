@@ -18,7 +18,7 @@ import numpy as np
 from genlib.vae import VAE, class_means, grid_cell, interpolate, latent_grid
 from ui import charts
 
-__all__ = ["Explorer", "latent_grid_png", "spread_strip", "SPAN", "STEP"]
+__all__ = ["Explorer", "latent_grid_png", "spread_strip", "with_point", "SPAN", "STEP"]
 
 SPAN = 3.0  # the sliders and the latent grid span +/- SPAN prior standard deviations
 STEP = 0.05  # slider step
@@ -59,6 +59,22 @@ def latent_grid_png(model: VAE, z, dims=(0, 1), n: int = 13, span: float = SPAN,
     buf = io.BytesIO()
     image.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
+
+
+def with_point(spec: dict, z, dims, label: str = "your digit") -> dict:
+    """A scatter spec from :func:`ui.charts.scatter_chart` with one more point, ``z`` in
+    ``dims``, drawn as a large black-edged star over the cloud (its own inline data)."""
+    i, j = (int(k) for k in dims)
+    z = np.clip(np.asarray(z, np.float64).ravel(), -3.9, 3.9)  # stay inside the axes
+    base = {k: v for k, v in spec.items() if k not in ("height", "config")}
+    enc = spec["encoding"]
+    point = {"data": {"values": [{"x": float(z[i]), "y": float(z[j]), "what": label}]},
+             "mark": {"type": "point", "shape": "diamond", "size": 420, "filled": True,
+                      "color": "#111111", "stroke": "#ffffff", "strokeWidth": 2, "opacity": 1},
+             "encoding": {"x": {**enc["x"]}, "y": {**enc["y"]},
+                          "tooltip": [{"field": "what", "type": "nominal", "title": " "}]}}
+    return {"height": spec.get("height", 560), "config": spec.get("config", {}),
+            "layer": [base, point]}
 
 
 def spread_strip(values, lo: float = -SPAN, hi: float = SPAN, width: int = 300,
@@ -240,6 +256,16 @@ class Explorer:
             pair = np.stack([digit, self.model.decode(mean)[0]])
             return _frozen(digit), _frozen(mean), self._png(self._tile(pair, 1), scale=4)
         return self._pictures.get(("upload", key), make)
+
+    def encode_digit(self, key, digit) -> tuple[np.ndarray, bytes]:
+        """A 28 x 28 digit already prepared (a drawing or an upload; ``key`` names it): its
+        mean encoding and the PNG of it over its reconstruction (scale 4)."""
+        def make():
+            x = np.asarray(digit, np.float32).reshape(28, 28)
+            mean = self.model.encode(x)[0][0]
+            pair = np.stack([x, self.model.decode(mean)[0]])
+            return _frozen(mean), self._png(self._tile(pair, 1), scale=4)
+        return self._pictures.get(("digit", key), make)
 
     # -- charts and files
 
