@@ -25,9 +25,11 @@ The page link carries ``preset`` and ``seed`` (read once per session by :func:`r
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
+import weakref
 
 import streamlit as st
 
@@ -40,6 +42,29 @@ S = st.session_state
 SHARES_S = 10.0  # judge fresh samples at most this often while playing
 N_SHARES = 300  # samples the judge labels for the digit shares
 SLOW_RATE = 30.0  # steps/s under which the page suggests something faster
+# A server-wide cap on trainers held at once (each ~171 MiB and a share of the CPU): past it a
+# session keeps the pretrained model and is told why. `genlab run --max-trainers N` sets it.
+MAX_TRAINERS_ENV = "GENLAB_MAX_TRAINERS"
+DEFAULT_MAX_TRAINERS = 12
+_trainers: weakref.WeakSet = weakref.WeakSet()  # every session's LiveTraining, this process
+_trainers_lock = threading.Lock()
+
+
+def max_trainers() -> int:
+    """The cap: ``$GENLAB_MAX_TRAINERS`` (0 forbids training), else 12; a bad value is logged
+    and the default used."""
+    raw = os.environ.get(MAX_TRAINERS_ENV, "").strip()
+    if raw.isdigit():
+        return int(raw)
+    if raw:
+        ui.log.warning("%s=%r is not a whole number >= 0; using %d", MAX_TRAINERS_ENV, raw,
+                       DEFAULT_MAX_TRAINERS)
+    return DEFAULT_MAX_TRAINERS
+
+
+def active_trainers() -> int:
+    """Training sessions of every browser session that still hold (or build) a trainer."""
+    return sum(1 for r in list(_trainers) if not r.released and not r.failed)
 
 
 @st.cache_resource(show_spinner="Loading the pretrained GAN...", max_entries=4)
@@ -136,8 +161,24 @@ def write_link(preset: str, seed: int) -> None:
 # ----------------------------------------------------------------------------- button callbacks
 
 
+def over_cap(fresh: bool = False) -> bool:
+    """A click asking for a trainer (Play, Step; ``fresh``: Reset, which drops this session's
+    own) cannot have one: the server holds :func:`max_trainers` already. Checked in the
+    callbacks, so the buttons drawn next match; :meth:`GANController._start` checks again
+    under the lock."""
+    own = S.get("gan_live")
+    has_own = own is not None and not own.released and not own.failed
+    if has_own and not fresh:
+        return False
+    if active_trainers() - (1 if has_own else 0) < max_trainers():
+        return False
+    S.gan_capped = True  # said by the next run (GANController.capped)
+    return True
+
+
 def play() -> None:
-    S.gan_playing = True
+    if not over_cap():
+        S.gan_playing = True
 
 
 def pause() -> None:
@@ -149,11 +190,15 @@ def pause() -> None:
 
 def step() -> None:
     pause()
+    if over_cap():
+        return
     S.gan_pending = S.get("gan_pending", 0) + int(S.get("gan_step_n", 1))
 
 
 def reset() -> None:
     pause()
+    if over_cap(fresh=True):
+        return
     S.gan_action = "reset"
 
 
@@ -235,6 +280,8 @@ class GANController:
         self.runner: LiveTraining | None = None
         self.model = S.get("gan_model")
         self.drawn_state = "none"
+        # a trainer was refused: the server holds max_trainers() already
+        self.capped, S.gan_capped = bool(S.get("gan_capped")), False
 
     @property
     def playing(self) -> bool:
@@ -290,6 +337,13 @@ class GANController:
                 runner = self._start(preset if shown is None else shown.preset, settings,
                                      fresh=shown is None)
         self.runner = runner
+        if self.capped:
+            if S.get("gan_model") is None:
+                self._load_pretrained(preset)
+            st.warning(f"**This server is training {active_trainers()} GANs already**, its "
+                       f"limit ({MAX_TRAINERS_ENV}={max_trainers()}), so you see the "
+                       "pretrained model instead of a new trainer. Try Play again in a "
+                       "minute: a trainer is freed when its tab closes.", icon=":material/group:")
         if runner is not None:
             self.damaged = None  # training from random weights instead: nothing to report
             self._drive(settings, speed)
@@ -312,14 +366,20 @@ class GANController:
             S.gan_model = None
             self.damaged = str(e)
 
-    def _start(self, preset: str, settings: dict, fresh: bool) -> LiveTraining:
+    def _start(self, preset: str, settings: dict, fresh: bool) -> LiveTraining | None:
         """A new training session whose thread builds the trainer (from scratch, or from the
-        checkpoint shown); until then it shows the checkpoint's picture. Returns at once."""
+        checkpoint shown); until then it shows the checkpoint's picture. Returns at once;
+        None when the server holds :func:`max_trainers` already (``capped``)."""
         self._drop_runner()
         shown = S.get("gan_model")
-        runner = LiveTraining(build=_builder(preset, dict(settings), fresh,
-                                             self.mnist.train.images),
-                              initial=shown.snapshot() if shown is not None else None)
+        with _trainers_lock:  # two sessions pressing Play at once cannot both pass the cap
+            if active_trainers() >= max_trainers():
+                self.capped = True
+                return None
+            runner = LiveTraining(build=_builder(preset, dict(settings), fresh,
+                                                 self.mnist.train.images),
+                                  initial=shown.snapshot() if shown is not None else None)
+            _trainers.add(runner)
         S.gan_live = runner
         runner.build()  # at once, even if paused (Reset): the thread builds it
         return runner
