@@ -66,15 +66,16 @@ def shares(labels) -> dict:
     return {k: float(np.sum(labels == k)) / n for k in "ABC"}
 
 
-def verdict(s: dict, name: str = "This model") -> str:
-    """One line in the overview's words for the shares ``s``."""
+def verdict(s: dict, name: str = "This model", off: str = "off the support") -> str:
+    """One line in the overview's words for the shares ``s`` (``off``: where off-support
+    samples fall, e.g. "in the ocean")."""
     a, b, c = s["A"], s["B"], s["C"]
     if c >= 0.85:
         return (f"{name} is model C: {c:.0%} of its samples are new points on the support "
                 "(it generalises).")
     if a >= max(b, 0.2):
-        return (f"{name} is model A: {a:.0%} of its samples fall off the support (in the "
-                "ocean): it has not learned where the data lives.")
+        return (f"{name} is model A: {a:.0%} of its samples fall {off}: it has not "
+                "learned where the data lives.")
     if b >= max(a, 0.2):
         return (f"{name} is model B: {b:.0%} of its samples are copies of training points: "
                 "it memorised instead of generalising.")

@@ -14,6 +14,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.special import logsumexp
 
+from genlib import nn
 from genlib.protocol import check_n_samples
 
 __all__ = ["GaussianMLE", "Mixture", "KDE", "MODELS", "NEURAL", "make_model",
@@ -23,7 +24,7 @@ MODELS = {"gaussian": "Gaussian (maximum likelihood)", "gmm": "Gaussian mixture 
           "kde": "Kernel density estimate", "gan": "GAN (small MLPs)", "vae": "VAE",
           "flow": "Flow matching"}
 NEURAL = ("gan", "vae", "flow")
-KDE_BANDWIDTHS = (0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.2, 0.5)  # times the data's spread
+KDE_BANDWIDTHS = (0.001, 0.003, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5)  # times the data's spread
 LOG_2PI = np.log(2 * np.pi)
 
 
@@ -142,19 +143,41 @@ class KDE(_Fitted):
         pick = rng.integers(0, self.n_train_, n)
         return self.points_[pick] + rng.standard_normal((n, 2)) @ self.chol_.T
 
-    def score_samples(self, X, chunk: int = 2048) -> np.ndarray:
+    def score_samples(self, X, chunk: int = 512, k: int = 64) -> np.ndarray:
+        """log density per point (m,), as ``gaussian_kde.logpdf``.
+
+        Exact to rounding: each point's ``k`` nearest kernels (a KD-tree in whitened
+        coordinates) are summed; where the k-th is not at least ``exp(-40)`` weaker than the
+        nearest, that point's sum runs over every kernel. With a small bandwidth the far
+        kernels vanish: 2,000 points on 3,500 kernels took 0.5-1.8 s summed in full, ~20 ms
+        this way.
+        """
+        from scipy.spatial import cKDTree
+
         self._fitted()
         X = np.asarray(X, np.float64)
         inv = np.linalg.inv(self.chol_)
-        centres = self.points_ @ inv.T
+        centres = self.points_ @ inv.T  # whitened: the kernel is N(0, I) here
+        y = X @ inv.T
         log_norm = -LOG_2PI - np.log(np.diag(self.chol_)).sum() - np.log(self.n_train_)
         out = np.empty(len(X))
-        for i in range(0, len(X), chunk):  # bounded memory: chunk x n distances at a time
-            y = X[i:i + chunk] @ inv.T
-            d2 = ((y * y).sum(1)[:, None] + (centres * centres).sum(1)[None]
-                  - 2.0 * y @ centres.T)
-            out[i:i + chunk] = logsumexp(-0.5 * np.maximum(d2, 0.0), axis=1) + log_norm
-        return out
+        k = min(k, self.n_train_)
+        dist, _ = cKDTree(centres).query(y, k=k)
+        dist = dist.reshape(len(X), k)
+        e = -0.5 * dist ** 2
+        top = e[:, :1]
+        out[:] = np.log(np.exp(e - top).sum(axis=1)) + top[:, 0]
+        full = np.flatnonzero(~((top[:, 0] - e[:, -1] > 40.0) | (k == self.n_train_)))
+        if len(full):
+            c2 = (centres * centres).sum(1)
+            with nn.single_threaded():  # small products: threads cost more than they save
+                for i in range(0, len(full), chunk):  # bounded memory: chunk x n at a time
+                    rows = full[i:i + chunk]
+                    yy = y[rows]
+                    ee = -0.5 * np.maximum((yy * yy).sum(1)[:, None] + c2[None]
+                                           - 2.0 * yy @ centres.T, 0.0)
+                    out[rows] = logsumexp(ee, axis=1)
+        return out + log_norm
 
 
 def _gauss_logpdf(X: np.ndarray, means: np.ndarray, chols: np.ndarray) -> np.ndarray:

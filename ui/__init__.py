@@ -37,6 +37,7 @@ PAGE_ICONS = {
     "4_GAN_Live_Training": ":material/sports_esports:",
     "5_Compare_Models": ":material/leaderboard:",
     "6_Diffusion": ":material/blur_on:",
+    "7_Playground": ":material/public:",
 }
 SOURCE_LABELS = {
     "auto": "Best available",

@@ -1,0 +1,175 @@
+"""The 2-D playground's pictures: one canvas (land and ocean, a heat map, training points,
+samples coloured A / B / C, arrows and lines) drawn with Pillow into a PNG, and the figures
+the page shows per model. No Streamlit calls: the page draws; this computes and paints.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw
+from scipy.signal import fftconvolve
+
+from genlib import playground_abc as abc
+from genlib import playground_data as pdata
+
+WIDTH = 640  # pixels; the height follows the dataset's extent
+COLOURS = {"A": (214, 39, 40), "B": (255, 127, 14), "C": (44, 160, 44)}
+TRAIN = (60, 60, 60)
+LAND, OCEAN = (236, 228, 205), (200, 222, 240)
+SUPPORT, OUTSIDE = (236, 236, 236), (255, 255, 255)
+HEAT = np.array([106, 61, 154], np.float64)  # the heat map's colour at full strength
+N_SAMPLES = 1000  # samples drawn and classified per model
+
+
+def size_of(extent) -> tuple[int, int]:
+    x0, x1, y0, y1 = extent
+    return WIDTH, int(round(WIDTH * (y1 - y0) / (x1 - x0)))
+
+
+def pixel_centres(extent, shape) -> np.ndarray:
+    """(h * w, 2) data coordinates of the pixel centres, row 0 at the top."""
+    x0, x1, y0, y1 = extent
+    w, h = shape
+    xs = x0 + (np.arange(w) + 0.5) * (x1 - x0) / w
+    ys = y1 - (np.arange(h) + 0.5) * (y1 - y0) / h
+    gx, gy = np.meshgrid(xs, ys)
+    return np.column_stack([gx.ravel(), gy.ravel()])
+
+
+@functools.lru_cache(maxsize=16)
+def _background(name: str, noise: float, extent: tuple) -> np.ndarray:
+    """(h, w, 3) float: land and ocean for the world map, the support in grey for a toy."""
+    w, h = size_of(extent)
+    on = pdata.on_support(name, pixel_centres(extent, (w, h)), noise).reshape(h, w)
+    inside, outside = (LAND, OCEAN) if name == "world" else (SUPPORT, OUTSIDE)
+    return np.where(on[..., None], np.array(inside, float), np.array(outside, float))
+
+
+def background(points: pdata.PointSet) -> np.ndarray:
+    if points.name == "upload":  # the estimated support, drawn the same way
+        w, h = size_of(points.extent)
+        on = points.on_support(pixel_centres(points.extent, (w, h))).reshape(h, w)
+        return np.where(on[..., None], np.array(SUPPORT, float), np.array(OUTSIDE, float))
+    return _background(points.name, float(points.noise), tuple(points.extent))
+
+
+def heat_grid(values: np.ndarray, shape) -> np.ndarray:
+    """Scale ``values`` (h * w,) to [0, 1] for a heat map (nan: nothing drawn)."""
+    w, h = shape
+    v = np.asarray(values, np.float64).reshape(h, w)
+    finite = np.isfinite(v)
+    if not finite.any():
+        return np.zeros((h, w))
+    lo, hi = np.min(v[finite]), np.max(v[finite])
+    return np.where(finite, (v - lo) / (hi - lo) if hi > lo else 0.0, 0.0)
+
+
+def density_heat(model, extent) -> np.ndarray:
+    """A model's density on the canvas' pixels, in [0, 1] (square root for contrast).
+
+    The KDE's is binned: training points counted per pixel, convolved with the kernel (exact
+    up to one pixel; its ``score_samples`` on every pixel took ~1 s for 3,500 points).
+    """
+    w, h = size_of(extent)
+    if hasattr(model, "kernel_cov_"):
+        x0, x1, y0, y1 = extent
+        counts, _, _ = np.histogram2d(model.points_[:, 1], model.points_[:, 0],
+                                      bins=(h, w), range=((y0, y1), (x0, x1)))
+        counts = counts[::-1]  # row 0 at the top
+        px, py = (x1 - x0) / w, (y1 - y0) / h
+        sd = np.sqrt(np.diag(model.kernel_cov_))
+        rx, ry = [int(min(max(3 * s / p, 1), n)) for s, p, n in ((sd[0], px, w), (sd[1], py, h))]
+        ox, oy = np.meshgrid(np.arange(-rx, rx + 1) * px, np.arange(ry, -ry - 1, -1) * py)
+        d = np.column_stack([ox.ravel(), oy.ravel()])
+        inv = np.linalg.inv(model.kernel_cov_)
+        kernel = np.exp(-0.5 * np.einsum("ni,ij,nj->n", d, inv, d)).reshape(ox.shape)
+        dens = np.maximum(fftconvolve(counts, kernel, mode="same"), 0.0)
+    else:
+        dens = np.exp(model.score_samples(pixel_centres(extent, (w, h)))).reshape(h, w)
+    return np.sqrt(heat_grid(dens, (w, h)))
+
+
+class Canvas:
+    """Paint in data coordinates onto a background; ``png()`` at the end."""
+
+    def __init__(self, extent, base: np.ndarray, heat: np.ndarray | None = None,
+                 heat_colour=HEAT):
+        self.extent = extent
+        rgb = np.asarray(base, np.float64)
+        if heat is not None:
+            a = 0.75 * np.clip(heat, 0, 1)[..., None]
+            rgb = rgb * (1 - a) + np.asarray(heat_colour, np.float64) * a
+        self.image = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+        self.draw = ImageDraw.Draw(self.image)
+        self.w, self.h = self.image.size
+
+    def to_px(self, xy) -> np.ndarray:
+        x0, x1, y0, y1 = self.extent
+        xy = np.asarray(xy, np.float64)
+        return np.column_stack([(xy[:, 0] - x0) / (x1 - x0) * self.w,
+                                (y1 - xy[:, 1]) / (y1 - y0) * self.h])
+
+    def points(self, xy, colour, radius: float = 2.0) -> None:
+        px = self.to_px(xy)
+        keep = np.all(np.isfinite(px), axis=1) & (np.abs(px) < 1e5).all(axis=1)
+        r = radius
+        for x, y in px[keep]:
+            self.draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+
+    def lines(self, polylines, colour, width: int = 1) -> None:
+        for line in polylines:
+            px = self.to_px(line)
+            if np.all(np.isfinite(px)):
+                self.draw.line([tuple(p) for p in np.clip(px, -1e4, 1e4)], fill=colour,
+                               width=width)
+
+    def arrows(self, starts, vectors, colour, length: float = 0.25) -> None:
+        """Arrows from ``starts`` along ``vectors`` (scaled so the longest is ``length``)."""
+        v = np.asarray(vectors, np.float64)
+        norm = np.linalg.norm(v, axis=1)
+        scale = length / max(float(np.nanmax(norm)) if len(norm) else 0.0, 1e-12)
+        ends = np.asarray(starts, np.float64) + v * scale
+        p0, p1 = self.to_px(starts), self.to_px(ends)
+        for a, b in zip(p0, p1):
+            if np.all(np.isfinite(a)) and np.all(np.isfinite(b)):
+                self.draw.line([tuple(a), tuple(b)], fill=colour, width=1)
+                self.draw.ellipse((b[0] - 1.5, b[1] - 1.5, b[0] + 1.5, b[1] + 1.5), fill=colour)
+
+    def png(self) -> bytes:
+        buf = io.BytesIO()
+        self.image.save(buf, format="PNG", compress_level=1)  # fast: redrawn 4 times a second
+        return buf.getvalue()
+
+
+def samples_canvas(points: pdata.PointSet, samples, labels, heat=None, heat_colour=HEAT,
+                   show_train: bool = True) -> Canvas:
+    """The standard picture: background, heat map, training points, samples by class."""
+    c = Canvas(points.extent, background(points), heat, heat_colour)
+    if show_train:
+        c.points(points.train[:3000], TRAIN, 1.0)
+    for k in "CBA":  # off-support last: on top, where the eye should go
+        sel = np.asarray(labels) == k
+        c.points(np.asarray(samples)[sel], COLOURS[k], 2.2)
+    return c
+
+
+def figures(name: str, samples, points: pdata.PointSet, threshold: float,
+            loglik: float | None = None) -> dict:
+    """A row of the A / B / C table: shares, held-out log-likelihood, verdict."""
+    result = abc.classify(samples, points, threshold)
+    s = result.shares
+    return {"Model": name, "A: off-support": s["A"], "B: copy": s["B"], "C: good": s["C"],
+            "Held-out log-lik / point": loglik, "Verdict": abc.verdict(
+                s, name, "in the ocean" if points.name == "world" else "off the support"),
+            "_labels": result.labels}
+
+
+def velocity_grid(extent, n: int = 17) -> np.ndarray:
+    """Points where the flow's arrows start: an n x n grid inside the canvas."""
+    x0, x1, y0, y1 = extent
+    mx, my = (x1 - x0) / (2 * n), (y1 - y0) / (2 * n)
+    gx, gy = np.meshgrid(np.linspace(x0 + mx, x1 - mx, n), np.linspace(y0 + my, y1 - my, n))
+    return np.column_stack([gx.ravel(), gy.ravel()])
