@@ -30,6 +30,9 @@ from genlib import nn
 __all__ = ["DiffusionTrainer", "latent_codes", "user_weights_path", "cli", "time_features_tf"]
 
 STEPS_PER_CALL = 100  # steps per compiled call: the Python overhead is paid once per call
+# ... but a U-Net step takes a good fraction of a second: fewer per call, so --minutes and a
+# Cancel are obeyed within seconds
+CALL_STEPS = {"pixel": 10}
 HISTORY_EVERY = 250
 
 
@@ -94,15 +97,34 @@ class DiffusionTrainer:
         if self.config["target"] not in df.TARGETS:
             raise ValueError(f"unknown target {self.config['target']!r}")
         self.mnist = mnist if mnist is not None else load_mnist("sample")
-        self.vae = VAE.load_pretrained(self.config["vae"])
-        self.config["vae_sha256"] = self.vae.manifest.get("sha256")
-        mean, std = latent_codes(self.vae, self.mnist.train.images)
-        self.code_mean, self.code_std = code_stats(mean, std, self.config["posterior_samples"])
-        self.dim = mean.shape[1]
-        self.spec = df.architecture(self.dim, self.config["hidden"], self.config["layers"])
-        self.in_dim = self.dim + 2 * df.N_FREQUENCIES + df.N_CLASSES + 1
-        self.model = nn.build_keras(self.spec, (self.in_dim,), "denoiser", seed=self.seed)
+        self.pixel = self.config["kind"] == "pixel"
+        self.steps_per_call = CALL_STEPS.get(self.config["kind"], STEPS_PER_CALL)
+        if self.pixel:  # the flow runs over the images themselves, scaled to [-1, 1]
+            from genlib.denoisers import PixelSpace
+            from genlib.denoisers_keras import build_unet
+
+            self.vae, self.space = None, PixelSpace()
+            mean = self.space.encode(self.mnist.train.images)[..., None]
+            std = np.zeros(1, np.float32)
+            self.code_mean = self.code_std = None
+            self.dim = 28 * 28
+            self.model = build_unet(self.config["channels"], self.config["emb"],
+                                    self.config["groups"], self.config.get("patch", 1),
+                                    seed=self.seed, name="denoiser")
+        else:
+            self.vae = VAE.load_pretrained(self.config["vae"])
+            self.config["vae_sha256"] = self.vae.manifest.get("sha256")
+            mean, std = latent_codes(self.vae, self.mnist.train.images)
+            self.code_mean, self.code_std = code_stats(mean, std,
+                                                       self.config["posterior_samples"])
+            self.dim = mean.shape[1]
+            self.spec = df.architecture(self.dim, self.config["hidden"], self.config["layers"])
+            self.in_dim = self.dim + 2 * df.N_FREQUENCIES + df.N_CLASSES + 1
+            self.model = nn.build_keras(self.spec, (self.in_dim,), "denoiser", seed=self.seed)
+        from genlib.denoisers_keras import variable_names
+
         self.vars = self.model.trainable_variables
+        self.names = variable_names(self.model)
         self.ema = [tf.Variable(v, trainable=False) for v in self.vars]
         self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.vars]
         self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.vars]
@@ -121,9 +143,11 @@ class DiffusionTrainer:
     def _compile(self):
         tf, c = self.tf, self.config
         batch, lr, decay = int(c["batch_size"]), float(c["learning_rate"]), float(c["ema"])
-        p_uncond, posterior, target = float(c["p_uncond"]), bool(c["posterior_samples"]), \
+        p_uncond, posterior, target = float(c["p_uncond"]), bool(c.get("posterior_samples")), \
             c["target"]
-        mu, sd = tf.constant(self.code_mean), tf.constant(self.code_std)
+        pixel = self.pixel
+        if not pixel:
+            mu, sd = tf.constant(self.code_mean), tf.constant(self.code_std)
         n_data = int(self.labels.shape[0])
 
         def one_step():
@@ -131,15 +155,16 @@ class DiffusionTrainer:
             z = tf.gather(self.data_mean, idx)
             if posterior:
                 z = z + tf.gather(self.data_std, idx) * self.rng.normal(tf.shape(z))
-            x0 = (z - mu) / sd
+            x0 = z if pixel else (z - mu) / sd
             eps = self.rng.normal(tf.shape(x0))
             t = self.rng.uniform([batch, 1])
-            xt = (1.0 - t) * x0 + t * eps
+            tb = tf.reshape(t, [batch, 1, 1, 1]) if pixel else t
+            xt = (1.0 - tb) * x0 + tb * eps
             cls = tf.gather(self.labels, idx)
             drop = self.rng.uniform([batch]) < p_uncond
             cls = tf.where(drop, tf.fill([batch], df.NULL_CLASS), cls)
-            inputs = tf.concat([xt, time_features_tf(t),
-                                tf.one_hot(cls, df.N_CLASSES + 1)], axis=1)
+            cond = tf.concat([time_features_tf(t), tf.one_hot(cls, df.N_CLASSES + 1)], axis=1)
+            inputs = [xt, cond] if pixel else tf.concat([xt, cond], axis=1)
             goal = {"velocity": eps - x0, "noise": eps, "clean": x0}[target]
             with tf.GradientTape() as tape:
                 loss = tf.reduce_mean(tf.square(self.model(inputs, training=True) - goal))
@@ -172,7 +197,7 @@ class DiffusionTrainer:
         steps, done, losses = int(steps), 0, []
         t0 = time.perf_counter()
         while done < steps:
-            k = min(STEPS_PER_CALL, steps - done)
+            k = min(self.steps_per_call, steps - done)
             losses.append((k, float(self._run(self.tf.constant(k)))))
             done += k
             self.step += k
@@ -183,10 +208,11 @@ class DiffusionTrainer:
         return {"steps": done, "loss": loss}
 
     def train_for(self, seconds: float, max_steps: int | None = None) -> dict:
-        """Train for about ``seconds`` (whole calls of up to 100 steps)."""
+        """Train for about ``seconds`` (whole calls of up to 100 steps, 10 for a U-Net)."""
         deadline, done, weighted = time.perf_counter() + float(seconds), 0, 0.0
         while time.perf_counter() < deadline and (max_steps is None or done < max_steps):
-            k = STEPS_PER_CALL if max_steps is None else min(STEPS_PER_CALL, max_steps - done)
+            per = self.steps_per_call
+            k = per if max_steps is None else min(per, max_steps - done)
             r = self.train(k)
             done += r["steps"]
             weighted += r["loss"] * r["steps"]
@@ -196,7 +222,8 @@ class DiffusionTrainer:
         """The numpy model with the EMA weights (what sampling and saving use)."""
         from genlib.diffusion import LatentSpace
 
-        space = LatentSpace(self.vae, self.code_mean, self.code_std)
+        space = (self.space if self.pixel
+                 else LatentSpace(self.vae, self.code_mean, self.code_std))
         return df.DiffusionModel(self.config, self.weights(), self.manifest(), space=space)
 
     def snapshot(self) -> dict:
@@ -209,18 +236,15 @@ class DiffusionTrainer:
     # -- weights and files
 
     def _named(self, variables) -> dict:
-        out = {}
-        for layer in self.spec:
-            lyr = self.model.get_layer(layer["name"])
-            for part, var in zip(("kernel", "bias"), (lyr.kernel, lyr.bias)):
-                i = next(j for j, v in enumerate(self.vars) if v is var)
-                out[f"{layer['name']}/{part}"] = np.asarray(variables[i].numpy(), np.float32)
-        return out
+        """``{"<layer>/<weight>": array}`` of a list parallel to the trainable variables."""
+        return {n: np.asarray(v.numpy(), np.float32) for n, v in zip(self.names, variables)}
 
     def weights(self) -> dict:
-        """Arrays of the checkpoint: ``net/*`` (EMA) and the code statistics."""
-        return {**{f"net/{k}": v for k, v in self._named(self.ema).items()},
-                "space/mean": self.code_mean, "space/std": self.code_std}
+        """Arrays of the checkpoint: ``net/*`` (EMA) and the code statistics (latent)."""
+        out = {f"net/{k}": v for k, v in self._named(self.ema).items()}
+        if not self.pixel:
+            out.update({"space/mean": self.code_mean, "space/std": self.code_std})
+        return out
 
     def training_state(self) -> dict:
         """Raw weights and Adam's moments: what ``--resume`` needs beyond the EMA."""
@@ -246,7 +270,8 @@ class DiffusionTrainer:
         from genlib import checkpoints
 
         manifest, arrays = checkpoints.read(path, df.FAMILY)
-        keep = ("target", "hidden", "layers", "vae", "kind", "posterior_samples")
+        keep = ("target", "hidden", "layers", "vae", "kind", "posterior_samples", "channels",
+                "emb", "groups", "patch")
         theirs = manifest.get("config", {})
         differ = [k for k in keep if theirs.get(k) != self.config.get(k)]
         if differ:
@@ -257,14 +282,12 @@ class DiffusionTrainer:
                              "cannot resume")
         for prefix, vs in (("net", self.ema), ("train/raw", self.vars), ("train/adam_m", self.m),
                            ("train/adam_v", self.v)):
-            for layer in self.spec:
-                lyr = self.model.get_layer(layer["name"])
-                for part, var in zip(("kernel", "bias"), (lyr.kernel, lyr.bias)):
-                    i = next(j for j, v in enumerate(self.vars) if v is var)
-                    vs[i].assign(arrays[f"{prefix}/{layer['name']}/{part}"])
-        self.code_mean = arrays["space/mean"].astype(np.float32)
-        self.code_std = arrays["space/std"].astype(np.float32)
-        self._run = self._compile()  # the statistics are constants of the trace
+            for v, name in zip(vs, self.names):
+                v.assign(arrays[f"{prefix}/{name}"])
+        if not self.pixel:
+            self.code_mean = arrays["space/mean"].astype(np.float32)
+            self.code_std = arrays["space/std"].astype(np.float32)
+            self._run = self._compile()  # the statistics are constants of the trace
         self.t_adam.assign(float(manifest.get("adam_step", manifest.get("step", 0))))
         self.step = int(manifest.get("step", 0))
         self.history = list(manifest.get("history", []))
