@@ -1,4 +1,5 @@
-"""Latent flow matching figures: scoreboard row, learned vs N(0, I) prior, sampling speed.
+"""Flow matching figures: scoreboard rows (latent and pixel presets), learned vs N(0, I) prior,
+sampling speed in numpy against Keras, latent against pixel.
 
 Run (under the bench lock):
     flock /tmp/genlab-bench.lock .venv/bin/python -m benchmarks.run diffusion
@@ -6,7 +7,9 @@ Run (under the bench lock):
 Extra measurements used to choose the design (not part of ``rows()``):
 ``python -m benchmarks.bench_diffusion objectives A.npz B.npz ...`` (Frechet distance to the
 *training* digits of checkpoints trained with other targets or codes) and
-``python -m benchmarks.bench_diffusion defaults`` (guidance x steps on the training digits).
+``python -m benchmarks.bench_diffusion defaults [preset]`` (guidance x steps on the training
+digits) and ``python -m benchmarks.bench_diffusion curve A.npz B.npz ...`` (training steps and
+minutes of each checkpoint against its Frechet distance to the training digits at its defaults).
 Defaults are chosen on training digits, never on the held-out ones the scoreboard uses.
 """
 
@@ -24,6 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 LATENT_ROW = "Latent flow matching (conv VAE codes)"
+PIXEL_ROW = "Pixel flow matching (U-Net)"
 VAE_ROW = "VAE, convolutional"
 
 
@@ -64,11 +68,23 @@ def objectives(paths: list[str]) -> None:
                   f" guidance={g}: FD(train) {fd:6.2f}  consistency {cc:.1%}", flush=True)
 
 
-def defaults() -> None:
+def curve(paths: list[str]) -> None:
     from genlib.diffusion import DiffusionModel
 
     mnist, judge = _setup()
-    model = DiffusionModel.load_pretrained("latent")
+    for p in paths:
+        model = DiffusionModel.load(p)
+        fd, cc = train_fd(model, mnist, judge)
+        m = model.manifest
+        print(f"{Path(p).name:<24} step {m['step']:>7,} {m['train_seconds'] / 60:6.1f} min "
+              f"FD(train) {fd:6.2f}  consistency {cc:.1%}", flush=True)
+
+
+def defaults(preset: str = "latent") -> None:
+    from genlib.diffusion import DiffusionModel
+
+    mnist, judge = _setup()
+    model = DiffusionModel.load_pretrained(preset)
     for sampler in ("euler", "stochastic"):
         for steps in (5, 10, 20, 50):
             for g in (0.0, 1.0, 1.5, 2.0, 3.0):
@@ -103,6 +119,30 @@ def _keras_loop_seconds(model, n: int = 16, steps: int = 20, guidance: float = 1
     return statistics.median(_timed(run) for _ in range(repeat))
 
 
+def _keras_unet_loop_seconds(model, n: int = 16, steps: int = 20, guidance: float = 1.5,
+                             repeat: int = 5) -> float:
+    """The pixel preset's sampler with its U-Net run by Keras' predict_on_batch."""
+    from genlib import diffusion as df
+    from genlib.denoisers_keras import build_unet, set_named_weights, variable_names
+
+    net = model.net
+    keras_net = build_unet(net.channels, net.emb, net.groups, net.patch)
+    set_named_weights(keras_net.trainable_variables, variable_names(keras_net), net.weights)
+    classes = np.concatenate([np.arange(n) % 10, np.full(n, df.NULL_CLASS)])
+
+    def run():
+        x = np.random.default_rng(0).standard_normal((n, 28, 28, 1)).astype(np.float32)
+        for t, s in zip(df.time_grid(steps)[:-1], df.time_grid(steps)[1:]):
+            cond = net.condition(t, classes, 2 * n)
+            out = np.asarray(keras_net.predict_on_batch([np.concatenate([x, x]), cond]))
+            v = out[n:] + guidance * (out[:n] - out[n:])
+            x = x + (s - t) * v
+        return model.space.decode(x)
+
+    run()
+    return statistics.median(_timed(run) for _ in range(repeat))
+
+
 def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -116,12 +156,14 @@ def rows():
     mnist, judge = _setup()
     reference = sb.prepare_reference(mnist, judge)
     today = time.strftime("%Y-%m-%d")
-    for name in (LATENT_ROW, VAE_ROW):
+    shorts = {LATENT_ROW: "latent flow", PIXEL_ROW: "pixel flow", VAE_ROW: "conv VAE N(0,I)"}
+    targets = {LATENT_ROW: "<= 15 (issue 16)", PIXEL_ROW: "<= 10 (issue 13)",
+               VAE_ROW: "today 32.8"}
+    for name in [n for n in shorts if n in sb.available_models(mnist.kind)]:
         model = sb.load_model(name, mnist)
         r = sb.score_model(name, model, reference, judge, 1000, 0, likelihood=False)
-        short = "latent flow" if name == LATENT_ROW else "conv VAE N(0,I)"
-        yield _row(f"{short}: Frechet distance ({today})", r["frechet"], "",
-                   "<= 15 (issue 16)" if name == LATENT_ROW else "today 32.8")
+        short = shorts[name]
+        yield _row(f"{short}: Frechet distance ({today})", r["frechet"], "", targets[name])
         yield _row(f"{short}: coverage (Naeem)", r["coverage"], "", "real ~0.95")
         yield _row(f"{short}: density (Naeem)", r["density"], "", "real ~1")
         if r["class_consistency"] is not None:
@@ -129,14 +171,25 @@ def rows():
         yield _row(f"{short}: digit coverage", r["coverage_entropy"], "nats", ">= 2.28")
         yield _row(f"{short}: memorisation ratio", r["memorisation_ratio"], "", ">= 0.9")
         yield _row(f"{short}: 1,000 samples drawn in", r["sample_seconds"], "s", "")
-    model = DiffusionModel.load_pretrained("latent")
-    np_s = statistics.median(
-        _timed(lambda: model.sample(16, rng=0, digit="all", guidance=1.5, steps=20))
-        for _ in range(7))
-    keras_s = _keras_loop_seconds(model)
-    yield _row("16 digits, 20 steps, guidance 1.5: numpy", np_s * 1000, "ms", "<= 1500")
-    yield _row("same in a Keras predict_on_batch loop", keras_s * 1000, "ms", "")
-    yield _row("Keras loop / numpy", keras_s / np_s, "x", ">= 1")
+    seconds = {}
+    for preset in ("latent", "pixel"):
+        try:
+            model = DiffusionModel.load_pretrained(preset)
+        except ValueError:  # not shipped yet
+            continue
+        np_s = statistics.median(
+            _timed(lambda m=model: m.sample(16, rng=0, digit="all", guidance=1.5, steps=20))
+            for _ in range(7))
+        keras_s = (_keras_loop_seconds(model) if preset == "latent"
+                   else _keras_unet_loop_seconds(model))
+        seconds[preset] = np_s
+        yield _row(f"{preset}: 16 digits, 20 steps, guidance 1.5: numpy ({today})",
+                   np_s * 1000, "ms", "<= 1500")
+        yield _row(f"{preset}: same in a Keras predict_on_batch loop", keras_s * 1000, "ms", "")
+        yield _row(f"{preset}: Keras loop / numpy", keras_s / np_s, "x", ">= 1")
+    if len(seconds) == 2:
+        yield _row("pixel / latent sampling time (numpy)", seconds["pixel"] / seconds["latent"],
+                   "x", "")
     from benchmarks.common import apptest_rerun_time
 
     page = "pages/6_Diffusion.py"
@@ -154,7 +207,9 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["objectives"]:
         objectives(sys.argv[2:])
     elif sys.argv[1:2] == ["defaults"]:
-        defaults()
+        defaults(*sys.argv[2:3])
+    elif sys.argv[1:2] == ["curve"]:
+        curve(sys.argv[2:])
     else:
         for r in rows():
             print(f"{r['benchmark']:<60} {r['value']:>10.3f} {r['unit']:<5} {r['target']}")

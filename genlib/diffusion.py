@@ -47,9 +47,17 @@ Presets
     also the conv VAE's *learned prior*: the VAE samples z ~ N(0, I), which falls in the holes
     between its digits' codes; this model samples where the codes are.
 
-A pixel-space preset (a small U-Net over 28 x 28 images) fits the same shape: a :class:`Space`
-whose ``encode`` / ``decode`` map images to ``2 x - 1`` and back, and a denoiser with the same
-``__call__(x, t, classes)``; the samplers here never look inside either.
+``"pixel"``
+    The flow runs over the images themselves, scaled to ``2 x - 1``
+    (:class:`genlib.denoisers.PixelSpace`); the denoiser is a small class-conditional U-Net
+    (:class:`genlib.denoisers.UNetDenoiser`: 2 x 2 patches, 14 x 14 x 32 then 7 x 7 x 64 and
+    back, GroupNorm, the time and class embedding added in every block), trained with the
+    same velocity target and null class. Nothing to decode, and nothing borrowed from
+    another model; each step costs a U-Net pass instead of a small MLP's.
+
+Both presets have the same shape: a space with ``encode`` / ``decode`` and a denoiser with
+``__call__(x, t, classes)`` (:mod:`genlib.denoisers`); the samplers here never look inside
+either.
 
 numpy only: nothing here imports TensorFlow.
 """
