@@ -1,7 +1,5 @@
 """2-D playground: every model family on points you can see, and the world map's A / B / C."""
 
-import hashlib
-
 import numpy as np
 import streamlit as st
 
@@ -19,23 +17,6 @@ NS = [200, 500, 1000, 2000, 5000, 10000, 20000]
 NOISES = [0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]
 HELD = [0.1, 0.2, 0.3, 0.4, 0.5]
 LR_LABEL = "{:g}".format
-
-
-def _on_upload() -> None:
-    """Parse the CSV at once; a bad file is named with its reason, the data in use kept."""
-    file = S.get("pg_csv")
-    if file is None:
-        return
-    try:
-        data = file.getvalue()
-        points = pdata.read_points_csv(data, file.name)
-        pdata.from_points(points, source=file.name)  # enough distinct points to learn from?
-    except ValueError as e:
-        S.pg_upload_error = str(e)
-        return
-    S.pop("pg_upload_error", None)
-    S.pg_upload = (file.name, hashlib.sha256(data).hexdigest()[:16], points)
-    S.pg_data = "upload"
 
 
 def data_ui() -> tuple:
@@ -60,7 +41,7 @@ def data_ui() -> tuple:
         error = S.get("pg_upload_error")
         with st.expander("Use your own points (CSV of x, y)", expanded=bool(error)):
             st.file_uploader("CSV: two columns x, y; a header line is optional", type=["csv",
-                             "txt"], key="pg_csv", on_change=_on_upload,
+                             "txt"], key="pg_csv", on_change=panel.on_upload,
                              help=f"Up to {pdata.MAX_POINTS:,} points.")
             if error:
                 st.error(f"Could not use that file: {ui.plain(error)}", icon=":material/error:")

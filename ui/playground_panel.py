@@ -8,6 +8,8 @@ snapshot ``TICK_S`` apart, with numpy only (:mod:`genlib.playground_nets`).
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import streamlit as st
 
@@ -26,6 +28,27 @@ TICK_S = 0.25  # canvas refresh while training: 4 a second
 TINY_BW = pm.KDE_BANDWIDTHS[0]
 N_LOGLIK = 500  # held-out points whose mean log density is shown (a KDE on 7,000 is slow)
 GAN_D_COLOUR = (31, 119, 180)
+
+
+def accept_upload(name: str, data: bytes) -> None:
+    """Parse an uploaded CSV at once: use it (``pg_upload``, the dataset choice set to it), or
+    name the file and the reason in ``pg_upload_error`` and keep the data in use."""
+    try:
+        points = pdata.read_points_csv(data, name)
+        pdata.from_points(points, source=name)  # enough distinct points to learn from?
+    except ValueError as e:
+        S.pg_upload_error = str(e)
+        return
+    S.pop("pg_upload_error", None)
+    S.pg_upload = (name, hashlib.sha256(data).hexdigest()[:16], points)
+    S.pg_data = "upload"
+
+
+def on_upload() -> None:
+    """The file uploader's callback."""
+    file = S.get("pg_csv")
+    if file is not None:
+        accept_upload(file.name, file.getvalue())
 
 
 @st.cache_data(max_entries=16, show_spinner="Making the points...")
