@@ -245,11 +245,12 @@ def _builder(preset: str, settings: dict, fresh: bool, images):
         except ImportError:
             raise ValueError("training needs TensorFlow: pip install -r requirements.txt") \
                 from None
+        # jit_later: the first steps run without XLA while XLA compiles (4x quicker to start)
         if fresh:
-            trainer = GANTrainer(preset, images=images, **settings)
+            trainer = GANTrainer(preset, images=images, jit_later=True, **settings)
         else:
             trainer = GANTrainer.load(gan.shipped_checkpoint_path(preset), images=images,
-                                      **live_settings(settings))
+                                      jit_later=True, **live_settings(settings))
         return trainer.warm_up()  # compile now (or find it compiled), not in the first slice
     return build
 
@@ -313,6 +314,8 @@ class GANController:
             return "Compiling the training step..."
         if runner is None or not runner.running:
             return "Paused" if runner is not None else "Pretrained checkpoint (no training)"
+        if getattr(runner.trainer, "compiling", False):
+            return "Training (without XLA while XLA compiles: about twice as fast soon)"
         return "Training"
 
     # -- transitions

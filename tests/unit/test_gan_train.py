@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -49,6 +50,34 @@ def test_same_seed_reproduces_first_steps(digits):
     np.testing.assert_allclose(ma["d_loss"], mb["d_loss"], rtol=1e-5)
     np.testing.assert_allclose(ma["g_loss"], mb["g_loss"], rtol=1e-5)
     assert not np.allclose(ma["g_loss"], mc["g_loss"])
+
+
+def test_xla_and_plain_steps_draw_the_same_noise_and_batches(digits):
+    """With and without XLA, one seed gives the same run (to float round-off): the live page
+    may start without XLA and switch when XLA's compile is done."""
+    runs = [GANTrainer("mlp", seed=3, images=digits.images[:500], jit=jit).train(40)
+            for jit in (True, False)]
+    for name in ("d_loss", "g_loss", "d_real", "d_fake"):
+        np.testing.assert_allclose(runs[0][name], runs[1][name], atol=1e-5)
+
+
+def test_jit_later_switches_to_xla_and_keeps_the_run(digits):
+    """A trainer that starts while XLA compiles ends on the XLA step; its first steps are
+    those of a trainer that had XLA from the start (later, GAN training amplifies the two
+    compilers' round-off: 1e-4 apart after ~300 steps, as any two builds would be)."""
+    images = digits.images[:700]
+    later = GANTrainer("mlp", seed=5, images=images, jit_later=True, batch_size=40).warm_up()
+    rows = [later.train(8)]
+    deadline = time.monotonic() + 180
+    while later.compiling and time.monotonic() < deadline:
+        rows.append(later.train(8))
+    assert not later.compiling, "XLA's compile never finished"
+    assert later._compiled() is gan_train.compiled(*later._key())
+    rows.append(later.train(8))
+    got = np.concatenate([r["d_loss"] for r in rows])
+    assert np.all(np.isfinite(got)) and later.step == len(got)
+    plain = GANTrainer("mlp", seed=5, images=images, jit=True, batch_size=40).train(64)
+    np.testing.assert_allclose(got[:64], plain["d_loss"], atol=1e-5)
 
 
 @pytest.mark.parametrize("preset", ["mlp", "dcgan"])
