@@ -172,10 +172,11 @@ def concurrent_sessions(n: int = 10, seconds: float = 30.0) -> dict:
             "rss_growth": rss1 - rss0, "cpu_after_close": cpu_after}
 
 
-def time_to_first_step(wait_before_play: float = 0.0) -> float:
+def time_to_first_step(wait_before_play: float = 0.0) -> tuple[float, float]:
     """Seconds from opening the GAN page in Chromium (a fresh server: TensorFlow not loaded)
     until the step counter passes the pretrained checkpoint's after pressing Play, the page
-    left open ``wait_before_play`` seconds first (it warms TensorFlow up meanwhile)."""
+    left open ``wait_before_play`` seconds first (it warms TensorFlow up meanwhile); and
+    the same counted from the click."""
     with served_browser() as (server, browser):
         from server import page_url  # tests/browser, on the path
 
@@ -185,11 +186,12 @@ def time_to_first_step(wait_before_play: float = 0.0) -> float:
         page.locator(".st-key-gan_play button").wait_for(timeout=120_000)
         start = _step_count(page)
         time.sleep(max(0.0, wait_before_play - (time.perf_counter() - t0)))
+        t_click = time.perf_counter()
         page.locator(".st-key-gan_play button").click()
         deadline = time.monotonic() + 180
         while _step_count(page) <= start and time.monotonic() < deadline:
             time.sleep(0.05)
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.perf_counter() - t_click
 
 
 def sessions_memory(n: int = 10, seconds: float = 20.0) -> dict:
@@ -243,9 +245,11 @@ def rows():
     from genlib import gan, load_mnist
     from genlib.gan_train import GANTrainer
 
-    for wait in (0.0, 5.0):
-        yield _row(f"time to first step: page opened, {wait:.0f} s, Play, step > checkpoint's",
-                   time_to_first_step(wait), "s", "<= 4")
+    for wait in (0.0, 5.0, 10.0):
+        from_open, from_click = time_to_first_step(wait)
+        yield _row(f"first step after opening the page, Play pressed at {wait:.0f} s",
+                   from_open, "s", "<= 4 (from the click)")
+        yield _row("  the same, counted from the click", from_click, "s", "<= 4")
     mem = sessions_memory()
     yield _row("server memory, idle (fresh server, GAN page not yet open)", mem["idle"], "MiB",
                "")
