@@ -29,6 +29,7 @@ from genlib import digit_upload, drawing
 __all__ = ["digit_input", "peek", "pad_key", "upload_key", "Choice"]
 
 PAD_SIDE = 280  # CSS pixels at most; narrower on a phone
+PREVIEW_SIDE = 168  # the 28 x 28 digit beside it, 6 screen pixels a pixel (never stretched)
 
 _HTML = """
 <div class="pad">
@@ -308,7 +309,7 @@ def digit_input(key: str, *, upload: bool = True, judge_kind: str | None = "samp
 
             show_grid(choice.digit[None], 1, key=f"{key}_as_mnist", scale=6,
                       caption="As MNIST: 28 × 28, fit in a 20 × 20 box, centred on its "
-                              "centre of mass", download=False)
+                              "centre of mass", download=False, width=PREVIEW_SIDE)
             if judge_kind is not None:
                 st.markdown(_judge_line(choice.digit, judge_kind))
             st.caption("From your " + ("upload." if choice.source == "upload" else "drawing."))

@@ -71,7 +71,7 @@ def bayes_verdict_ui(model, digit: np.ndarray, reference_ll: np.ndarray | None =
             own = np.asarray(reference_ll)[np.asarray(reference_labels) == k, j]
             if own.size:
                 share = float(np.mean(own < ll[j]))
-                st.markdown(f"$\\log p(x \\mid y = {k}) = {ll[j]:,.0f}$: "
+                st.markdown(f"$\\log p(x \\mid y = {k}) = {ll[j]:.0f}$: "
                             + (f"more typical than **{share:.0%}** of the {own.size:,} "
                                f"held-out {k}s" if share > 0 else
                                f"**less typical than every one** of the {own.size:,} "
@@ -83,9 +83,9 @@ def bayes_verdict_ui(model, digit: np.ndarray, reference_ll: np.ndarray | None =
                                "log p(y)": np.log(model.class_prior_).round(3),
                                "p(y | x)": post.round(4)}),
                  hide_index=True, width="stretch")
-    st.caption("log p(x | y) is a density over 784 pixels: differences of tens or hundreds "
-               "of nats between classes are usual, so p(y | x) is nearly always all or "
-               "nothing.")
+    st.caption("log p(x | y) is a density over 784 pixels: differences of hundreds or "
+               "thousands of nats between classes are usual, so p(y | x) is nearly always all "
+               "or nothing.")
     return k
 
 
@@ -143,10 +143,13 @@ def gan_closest_ui(ctl, digit: np.ndarray) -> None:
                      download=False,
                      caption=f"For scale: the closest of {len(ref.ref_feats):,} real held-out "
                              "digits")
-        ratio = float(dist[order[0]] / max(real_dist[real[0]], 1e-6))
+        # as many of G's samples as real digits: the closest of more draws is closer by chance
+        m = min(len(dist), len(real_dist))
+        ratio = float(dist[:m].min() / max(real_dist[:m].min(), 1e-6))
         verdict = ("G makes digits like yours about as well as real handwriting does"
                    if ratio < 1.3 else "G makes something like it, but less close than "
                    "real handwriting comes" if ratio < 2 else
                    "G cannot make this one yet: nothing it draws comes close")
         st.markdown(f"Closest sample at distance **{dist[order[0]]:.1f}**, closest real digit "
-                    f"at **{real_dist[real[0]]:.1f}** ({ratio:.1f}x): {verdict}.")
+                    f"at **{real_dist[real[0]]:.1f}**; among {m:,} of each, G's closest is "
+                    f"{ratio:.1f}x as far as the real one's: {verdict}.")
