@@ -13,7 +13,7 @@ from genlib.data import load_mnist
 from genlib.protocol import Samples
 
 pytest.importorskip("tensorflow")
-from genlib import gan_train  # noqa: E402
+from genlib import gan_step, gan_train  # noqa: E402
 from genlib.gan_train import GANTrainer  # noqa: E402
 
 
@@ -72,7 +72,7 @@ def test_jit_later_switches_to_xla_and_keeps_the_run(digits):
     while later.compiling and time.monotonic() < deadline:
         rows.append(later.train(8))
     assert not later.compiling, "XLA's compile never finished"
-    assert later._compiled() is gan_train.compiled(*later._key())
+    assert later._compiled() is gan_step.compiled(*later._key())
     rows.append(later.train(8))
     got = np.concatenate([r["d_loss"] for r in rows])
     assert np.all(np.isfinite(got)) and later.step == len(got)
