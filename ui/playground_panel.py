@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 import ui
+from genlib import nn
 from genlib import playground_abc as abc
 from genlib import playground_data as pdata
 from genlib import playground_models as pm
@@ -81,7 +82,11 @@ def label(choice: dict) -> str:
 @st.cache_data(max_entries=48, show_spinner="Fitting...")
 def closed_form(data_key: tuple, model: str, param) -> dict:
     """Fit, sample, classify, score held-out points and paint the density: one cached dict."""
-    points = dataset(data_key)
+    with nn.single_threaded():  # small products: BLAS threads cost more than they save
+        return _closed_form(dataset(data_key), data_key, model, param)
+
+
+def _closed_form(points, data_key: tuple, model: str, param) -> dict:
     seed = data_key[-1]
     kw = {"k": param} if model == "gmm" else {"bandwidth": param} if model == "kde" else {}
     m = pm.make_model(model, seed=seed, **kw).fit(points.train)
@@ -116,8 +121,9 @@ def show(choice: dict, data_key: tuple, points: pdata.PointSet) -> dict | None:
         heat = st.toggle("Density heat map", True, key=f"pg_heat_{slot}")
         c = view.samples_canvas(points, r["samples"], r["row"]["_labels"],
                                 r["heat"] if heat else None)
-        st.image(c.png(), width="stretch", caption="Grey: training points. Samples: "
-                 "red = A (off-support), orange = B (copy), green = C (good).")
+        st.image(c.png(), width=view.WIDTH, output_format="PNG",
+                 caption="Grey: training points. Samples: red = A (off-support), "
+                         "orange = B (copy), green = C (good).")
         _metrics(r["row"])
         return r["row"]
     return _neural(choice, data_key, points)
@@ -152,9 +158,8 @@ def neural_figures(snap: dict, points, thr: float, seed: int) -> tuple:
 def neural_canvas(s, samples, labels, points, views: dict, seed: int) -> bytes:
     family = s.family
     heat, colour = None, view.HEAT
-    if family == "gan" and views.get("d"):
-        w, h = view.size_of(points.extent)
-        heat = s.score(view.pixel_centres(points.extent, (w, h))).reshape(h, w)
+    if family == "gan" and views.get("d"):  # on a coarse grid: D on every pixel took seconds
+        heat = view.coarse_heat(s.score, points.extent)
         colour = GAN_D_COLOUR
     c = view.samples_canvas(points, samples, labels, heat, colour)
     if views.get("grid"):
@@ -206,18 +211,22 @@ def _neural(choice: dict, data_key: tuple, points) -> dict | None:
         st.caption(f":material/memory: {ctl.status()}")
         if snap is None:
             c = view.samples_canvas(points, np.zeros((0, 2)), np.zeros(0, str))
-            st.image(c.png(), width="stretch", caption="The training points; samples appear "
+            st.image(c.png(), width=view.WIDTH, caption="The training points; samples appear "
                      "after the first steps.")
             return
-        s, samples, row = neural_figures(snap, points, thr, seed)
-        st.image(neural_canvas(s, samples, row["_labels"], points, views, seed),
-                 width="stretch", caption=f"Step {snap['step']:,}. Samples: red = A, "
-                 "orange = B, green = C.")
+        with nn.single_threaded():  # threads woken per small product cost 17x here
+            s, samples, row = neural_figures(snap, points, thr, seed)
+            png = neural_canvas(s, samples, row["_labels"], points, views, seed)
+        st.image(png, width=view.WIDTH, output_format="PNG",
+                 caption=f"Step {snap['step']:,}. Samples: red = A, orange = B, green = C.")
         _metrics(row)
 
     live_view()
     snap = ctl.snapshot()
-    return None if snap is None else neural_figures(snap, points, thr, seed)[2]
+    if snap is None:
+        return None
+    with nn.single_threaded():
+        return neural_figures(snap, points, thr, seed)[2]
 
 
 def abc_table(data_key: tuple, points, rows: dict) -> list[dict]:
