@@ -35,6 +35,17 @@ NARROW_CSS = """<style>@media (max-width: 640px) {
 }</style>"""
 
 
+@st.cache_data(max_entries=16, show_spinner="Sampling the learned prior...")
+def learned_prior_samples(seed: int) -> tuple[np.ndarray, bytes]:
+    """100 digits from the latent flow-matching prior over the shipped conv VAE's codes, and
+    their 10 x 10 grid PNG (raises ValueError if its weights are missing or damaged)."""
+    from genlib import diffusion, images
+
+    x = diffusion.DiffusionModel.load_pretrained("latent").sample(
+        100, rng=seed, digit="all").images
+    return x, images.to_png(images.tile(x, 10), scale=3)
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
 def load(name: str, mine: bool, stamp: int, shipped: str) -> vae.VAE:
     """``shipped`` (the shipped file's path) only keys the cache: a different file, a new load."""
@@ -296,12 +307,33 @@ with samples_tab:
         st.info(f"This model was trained with a KL weight of {model.beta:g}: its encoder put the "
                 "digits far from where the prior N(0, I) puts its mass, so most prior samples "
                 "decode to blurs. Compare with the other models.", icon=":material/info:")
-    drawn, png = ex.samples(seed)
-    st.image(png, caption=f"100 draws z ~ N(0, I) with seed {seed}, decoded",
-             output_format="PNG")
-    st.download_button("Download PNG", png, file_name="vae_samples.png", mime="image/png",
-                       key="vae_samples_png", on_click="ignore", icon=":material/download:")
-    evaluation.quality_panel(drawn, mnist, key="vae_quality")
+    learned, drawn, png = False, None, None
+    if name == "conv" and not mine:  # the latent flow was trained on the shipped conv codes
+        learned = st.radio(
+            "Prior", [False, True], horizontal=True, key="vae_prior",
+            format_func=lambda v: ("learned: latent flow matching" if v
+                                   else "N(0, I): the VAE's own"),
+            help="The VAE samples z from N(0, I), which also covers the holes between its "
+                 "digits' codes. A flow trained on the codes of the training digits (the "
+                 "Diffusion page's latent preset) samples where the codes are.")
+    if learned:
+        with ui.user_errors("The learned prior is unavailable: "):
+            drawn, png = learned_prior_samples(seed)
+            st.image(png, caption=f"100 codes from the learned prior (seed {seed}, digits "
+                     "drawn uniformly, 20 Euler steps), decoded by the same decoder",
+                     output_format="PNG")
+            st.caption("Same decoder, another prior: compare *How good are these samples?* "
+                       "with N(0, I)'s. The VAE's own prior puts mass where no digit's code "
+                       "is, and those codes decode to blends.")
+    else:
+        drawn, png = ex.samples(seed)
+        st.image(png, caption=f"100 draws z ~ N(0, I) with seed {seed}, decoded",
+                 output_format="PNG")
+    if drawn is not None:
+        st.download_button("Download PNG", png, file_name="vae_samples.png", mime="image/png",
+                           key="vae_samples_png", on_click="ignore",
+                           icon=":material/download:")
+        evaluation.quality_panel(drawn, mnist, key="vae_quality")
 
 with upload_tab:
     drawing_pad.digit_input("vae", judge_kind=mnist.kind)
