@@ -108,3 +108,30 @@ def test_vae_drawing_lands_on_the_sliders(page, server):
     values = main.locator("[data-testid='stSliderThumbValue']").all_inner_texts()
     assert sum(float(v) != 0 for v in values if v.strip()) >= 3, values  # all 0 before
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_a_finger_draws_on_a_phone(browser, server):
+    """390 px touch screen: a finger's vertical stroke (real touch events through Chromium's
+    input pipeline) is a 1, and the page does not scroll under the finger."""
+    context = browser.new_context(viewport={"width": 390, "height": 900}, has_touch=True,
+                                  is_mobile=True)
+    try:
+        page = context.new_page()
+        open_page(page, server, CC)
+        page.get_by_role("tab", name="Your digit").click()
+        canvas = _canvas(page)
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        cdp = context.new_cdp_session(page)
+        points = [(box["x"] + 0.5 * box["width"], box["y"] + (0.15 + 0.035 * i) * box["height"])
+                  for i in range(21)]
+        before = canvas.bounding_box()["y"]
+        for kind, (x, y) in zip(["touchStart"] + ["touchMove"] * 20, points):
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        wait_idle(page)
+        judge, bayes = _readings(page)
+        assert judge.startswith("The judge reads it as 1") and bayes == "1", (judge, bayes)
+        assert abs(canvas.bounding_box()["y"] - before) < 1  # touch-action: none
+    finally:
+        context.close()
