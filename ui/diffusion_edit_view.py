@@ -72,8 +72,10 @@ def sdedit_ui(source: tuple, mnist, s: dv.Settings) -> None:
                            key="df_sd_chart")
         st.caption("How much of your digit survives: the pixel correlation of the result with "
                    "your digit (1: the same picture), labelled with the digit the judge CNN "
-                   "reads in the result. At t > 0 the result passes through the VAE, so even "
-                   "a little noise gives the VAE's smoother version of your digit.")
+                   "reads in the result." + (
+                       " At t > 0 the result passes through the VAE, so even a little noise "
+                       "gives the VAE's smoother version of your digit."
+                       if source[0] == "latent" else ""))
 
 
 def survival_chart(times, kept, pred, confidence) -> dict:

@@ -15,6 +15,7 @@ from genlib import diffusion_knobs as dk
 from ui import charts, evaluation
 from ui import diffusion_view as dv
 
+SAMPLERS = {"euler": "deterministic (Euler)", "stochastic": "stochastic"}
 FIGURES = {"consistency": "class consistency", "coverage": "coverage (variety)",
            "density": "density (fidelity)", "diversity": "spread (nearest neighbour)"}
 
@@ -49,14 +50,14 @@ def guidance_chart(rows: list[dict], current: float) -> dict:
               for k in FIGURES if r[k] is not None]
     return {
         "data": {"values": values}, "height": 260,
-        "title": "Guidance scale: truer to the class, less varied",
         "layer": [
             {"mark": {"type": "line", "point": True},
              "encoding": {"x": {"field": "guidance", "type": "quantitative",
                                 "title": "guidance scale w"},
                           "y": {"field": "value", "type": "quantitative", "title": None},
                           "color": {"field": "figure", "type": "nominal", "title": None,
-                                    "legend": {"orient": "bottom", "columns": 2}},
+                                    "legend": {"orient": "bottom", "columns": 2,
+                                               "labelLimit": 220}},
                           "tooltip": [{"field": "figure"}, {"field": "guidance"},
                                       {"field": "value", "format": ".3f"}]}},
             {"mark": {"type": "rule", "strokeDash": [6, 4], "color": "#444444"},
@@ -67,18 +68,19 @@ def guidance_chart(rows: list[dict], current: float) -> dict:
 
 
 def steps_chart(rows: list[dict], current: int) -> dict:
-    values = [{"steps": r["steps"], "sampler": dv.SAMPLER_LABELS[r["sampler"]],
+    values = [{"steps": r["steps"], "sampler": SAMPLERS[r["sampler"]],
                "frechet": r["frechet"]}
               for r in rows if r["guidance"] == 1.5 and r["frechet"] is not None]
     return {
         "data": {"values": values}, "height": 260,
-        "title": "Steps: Frechet distance to real digits (lower is better)",
         "layer": [
             {"mark": {"type": "line", "point": True},
              "encoding": {"x": {"field": "steps", "type": "quantitative",
-                                "scale": {"type": "log"}, "title": "steps (log scale)"},
+                                "scale": {"type": "log", "domain": [1, 200]},
+                                "title": "steps (log scale)"},
                           "y": {"field": "frechet", "type": "quantitative",
-                                "scale": {"type": "log"}, "title": "Frechet distance"},
+                                "scale": {"type": "log", "zero": False},
+                                "title": "Frechet distance"},
                           "color": {"field": "sampler", "type": "nominal", "title": None,
                                     "legend": {"orient": "bottom"}},
                           "tooltip": [{"field": "sampler"}, {"field": "steps"},
@@ -113,8 +115,12 @@ def knobs_ui(source: tuple, model, mnist, s: dv.Settings) -> None:
             return
         origin = "measured on this server for this model and dataset"
     a, b = st.columns(2, gap="large")
-    a.vega_lite_chart(guidance_chart(rows, s.guidance), width="stretch", key="df_knobs_g")
-    b.vega_lite_chart(steps_chart(rows, s.steps), width="stretch", key="df_knobs_s")
+    a.markdown("**Guidance scale**: truer to the class, less varied")
+    a.vega_lite_chart(guidance_chart(rows, s.guidance), width="stretch", height=300,
+                      key="df_knobs_g")
+    b.markdown("**Steps**: Frechet distance to real digits (lower is better)")
+    b.vega_lite_chart(steps_chart(rows, s.steps), width="stretch", height=300,
+                      key="df_knobs_s")
     st.caption(
         f"Each point: {dk.N_SAMPLES} samples, every digit equally often, the same seed "
         "(the same starting noises and asked-for digits) at every setting, scored by the "
