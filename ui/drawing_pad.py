@@ -3,7 +3,8 @@
 The pad is a Streamlit custom component (``st.components.v2``: inline HTML, CSS and JS mounted
 in the page, no iframe, no third-party package). A square black canvas takes mouse, touch and
 pen strokes (pointer events) in light ink with a pen about as wide, relative to the digit, as
-MNIST's; Undo and Clear sit under it. When a stroke ends the pad sends all its strokes (points
+MNIST's; Undo, Clear and Invert (dark ink on white on screen only, remembered by the browser)
+sit under it. When a stroke ends the pad sends all its strokes (points
 in [0, 1] of the pad's side) with ``setStateValue``; :func:`genlib.drawing.digit_from_strokes`
 turns them into a 28 x 28 digit by MNIST's recipe, shown beside the pad.
 
@@ -38,6 +39,9 @@ _HTML = """
   <div class="pad-buttons">
     <button type="button" class="pad-undo" title="Remove the last stroke">Undo</button>
     <button type="button" class="pad-clear" title="Remove every stroke">Clear</button>
+    <button type="button" class="pad-invert" aria-pressed="false"
+            title="Dark ink on white while you draw; the model still gets light on black"
+            >Invert</button>
   </div>
 </div>
 """
@@ -46,6 +50,7 @@ _CSS = """
 .pad { width: 100%; max-width: %(side)dpx; }
 .pad-canvas {
   display: block; width: 100%; aspect-ratio: 1 / 1; background: #000;
+  border: 1px solid var(--st-border-color, rgba(49, 51, 63, 0.2)); box-sizing: border-box;
   border-radius: 0.5rem; cursor: crosshair;
   touch-action: none;  /* a finger draws instead of scrolling the page */
   user-select: none; -webkit-user-select: none;
@@ -58,6 +63,7 @@ _CSS = """
   border: 1px solid var(--st-border-color, rgba(49, 51, 63, 0.2));
   border-radius: var(--st-base-radius, 0.5rem);
 }
+.pad-buttons button[aria-pressed="true"] { border-color: var(--st-primary-color, #ff4b4b); }
 .pad-buttons button:hover { border-color: var(--st-primary-color, #ff4b4b);
   color: var(--st-primary-color, #ff4b4b); }
 """.replace("%(side)d", str(PAD_SIDE))
@@ -77,6 +83,9 @@ export default function ({ data, parentElement, setStateValue }) {
   pad.strokes = data && Array.isArray(data.strokes) ? data.strokes.map((s) => s.slice()) : [];
   pad.current = null;
   const ctx = canvas.getContext("2d");
+  const invert = parentElement.querySelector(".pad-invert");
+  let dark = false;  // dark ink on white: the user's choice, kept in this browser
+  try { dark = window.localStorage.getItem("genlab-pad-ink") === "dark"; } catch (err) {}
 
   function trace(pts, side) {
     if (pts.length === 1) {
@@ -92,10 +101,12 @@ export default function ({ data, parentElement, setStateValue }) {
   }
   function redraw() {
     const side = canvas.width;
-    ctx.fillStyle = "#000";
+    const paper = dark ? "#fff" : "#000", ink = dark ? "#000" : "#fff";
+    invert.setAttribute("aria-pressed", String(dark));
+    ctx.fillStyle = paper;
     ctx.fillRect(0, 0, side, side);
-    ctx.strokeStyle = "#fff";
-    ctx.fillStyle = "#fff";
+    ctx.strokeStyle = ink;
+    ctx.fillStyle = ink;
     ctx.lineWidth = pen * side;
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
@@ -148,6 +159,11 @@ export default function ({ data, parentElement, setStateValue }) {
   });
   parentElement.querySelector(".pad-clear").addEventListener("click", () => {
     pad.strokes = []; redraw(); pad.send();
+  });
+  invert.addEventListener("click", () => {
+    dark = !dark;
+    try { window.localStorage.setItem("genlab-pad-ink", dark ? "dark" : "light"); } catch (err) {}
+    redraw();  // only the look: the strokes, and what Python makes of them, stay the same
   });
   const observer = new ResizeObserver(fit);
   observer.observe(canvas);
@@ -294,8 +310,9 @@ def digit_input(key: str, *, upload: bool = True, judge_kind: str | None = "samp
         _pad(key=pad_key(key), data={"strokes": strokes, "pen": drawing.PEN,
                                      "max_strokes": drawing.MAX_STROKES},
              default={"strokes": []}, on_strokes_change=lambda: None, width="stretch")
-        st.caption("Light ink on black, as MNIST. Mouse, finger or pen; each stroke is sent "
-                   "when you lift it.")
+        st.caption("Light ink on black, as MNIST (Invert: dark on white while you draw; the "
+                   "model still gets light on black). Mouse, finger or pen; each stroke is "
+                   "sent when you lift it.")
     file = None
     if upload:
         with upload_col:

@@ -135,3 +135,22 @@ def test_a_finger_draws_on_a_phone(browser, server):
         assert abs(canvas.bounding_box()["y"] - before) < 1  # touch-action: none
     finally:
         context.close()
+
+
+def test_invert_changes_only_the_look(page, server):
+    """Invert: the pad turns white with dark ink, and the digit sent on is the same."""
+    open_page(page, server, CC)
+    page.get_by_role("tab", name="Your digit").click()
+    _vertical(page)
+    panel = page.get_by_role("tabpanel", name="Your digit")
+    digit = panel.locator("[data-testid='stImage'] img").first
+    before = digit.get_attribute("src")
+    corner = "c => Array.from(c.getContext('2d').getImageData(1, 1, 1, 1).data.slice(0, 3))"
+    canvas = _canvas(page)
+    assert canvas.evaluate(corner) == [0, 0, 0]
+    page.get_by_role("button", name="Invert").click()
+    assert canvas.evaluate(corner) == [255, 255, 255]
+    _stroke(page, [(0.5, 0.15), (0.5, 0.85)])  # the same line again: the same digit
+    expect(digit).to_have_attribute("src", before)
+    page.get_by_role("button", name="Invert").click()  # back to MNIST's look for other tests
+    assert canvas.evaluate(corner) == [0, 0, 0]
