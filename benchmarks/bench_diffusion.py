@@ -201,6 +201,67 @@ def rows():
     yield _row("page: new seed (new trajectory, grid and priors)",
                apptest_rerun_time(page, lambda at, i: at.number_input(key="df_seed")
                                   .set_value(100 + i)) * 1000, "ms", "")
+    yield from browser_rows()
+
+
+def browser_rows(repeat: int = 5):
+    """The page in Chromium: warm open to a trajectory (TensorFlow never loaded by the server),
+    a scrubber key press to the new picture, Play's frames per second."""
+    from benchmarks.common import served_browser
+
+    page_path = "pages/6_Diffusion.py"
+    with served_browser() as (server, browser):
+        from playwright.sync_api import expect
+        from server import open_page
+
+        def open_once() -> float:
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            try:
+                t0 = time.perf_counter()
+                open_page(tab, server, page_path)
+                expect(tab.locator(".st-key-df_main_picture img")).to_be_visible()
+                return time.perf_counter() - t0
+            finally:
+                tab.close()
+
+        cold = open_once()
+        warm = statistics.median(open_once() for _ in range(repeat))
+        maps = Path(f"/proc/{server.proc.pid}/maps").read_text()
+        tf = "tensorflow" in maps
+        yield _row(f"page: open in Chromium, cold / warm server ({time.strftime('%Y-%m-%d')})",
+                   cold, "s", "")
+        yield _row("page: warm open in Chromium showing a trajectory", warm, "s", "<= 2.5")
+        yield _row("server imported TensorFlow (1 = yes)", float(tf), "", "0")
+        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+        open_page(tab, server, page_path)
+        picture = tab.locator(".st-key-df_main_picture")
+        thumb = tab.locator(".st-key-df_scrub").get_by_role("slider")
+        thumb.focus()
+        moves = []
+        for k in range(19, 9, -1):
+            t0 = time.perf_counter()
+            thumb.press("ArrowLeft")
+            expect(picture).to_contain_text(f"Step {k}/20")
+            moves.append(time.perf_counter() - t0)
+        yield _row("page: scrubber key press to the new picture (Chromium)",
+                   statistics.median(moves) * 1000, "ms", "")
+        thumb.press("End")
+        expect(picture).to_contain_text("Step 20/20")
+        tab.evaluate("""() => { window.seen = []; new MutationObserver(() => {
+            const m = document.querySelector('.st-key-df_main_picture')?.innerText
+                .match(/Step (\\d+)\\//);
+            if (m && window.seen.at(-1)?.[0] !== +m[1])
+              window.seen.push([+m[1], performance.now()]);
+          }).observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
+        play = tab.locator(".st-key-df_play").get_by_role("button").first
+        play.click()
+        expect(play).to_contain_text("Pause")
+        expect(play).to_contain_text("Play", timeout=60_000)
+        seen = tab.evaluate("window.seen")
+        span = (seen[-1][1] - seen[0][1]) / 1000
+        yield _row("page: Play, frames shown per second (20 steps)", (len(seen) - 1) / span,
+                   "/s", "4 asked (0.25 s a frame)")
+        tab.close()
 
 
 if __name__ == "__main__":
@@ -210,6 +271,9 @@ if __name__ == "__main__":
         defaults(*sys.argv[2:3])
     elif sys.argv[1:2] == ["curve"]:
         curve(sys.argv[2:])
+    elif sys.argv[1:2] == ["page"]:
+        for r in browser_rows():
+            print(f"{r['benchmark']:<60} {r['value']:>10.3f} {r['unit']:<5} {r['target']}")
     else:
         for r in rows():
             print(f"{r['benchmark']:<60} {r['value']:>10.3f} {r['unit']:<5} {r['target']}")
