@@ -14,7 +14,6 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.special import logsumexp
 
-from genlib import nn
 from genlib.protocol import check_n_samples
 
 __all__ = ["GaussianMLE", "Mixture", "KDE", "MODELS", "NEURAL", "make_model",
@@ -26,6 +25,7 @@ MODELS = {"gaussian": "Gaussian (maximum likelihood)", "gmm": "Gaussian mixture 
 NEURAL = ("gan", "vae", "flow")
 KDE_BANDWIDTHS = (0.001, 0.003, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5)  # times the data's spread
 LOG_2PI = np.log(2 * np.pi)
+CUTOFF = 40.0  # kernels weaker than exp(-40) x the nearest one are left out of a KDE's sum
 
 
 def check_points(X, where: str = "X") -> np.ndarray:
@@ -146,11 +146,11 @@ class KDE(_Fitted):
     def score_samples(self, X, chunk: int = 512, k: int = 64) -> np.ndarray:
         """log density per point (m,), as ``gaussian_kde.logpdf``.
 
-        Exact to rounding: each point's ``k`` nearest kernels (a KD-tree in whitened
-        coordinates) are summed; where the k-th is not at least ``exp(-40)`` weaker than the
-        nearest, that point's sum runs over every kernel. With a small bandwidth the far
-        kernels vanish: 2,000 points on 3,500 kernels took 0.5-1.8 s summed in full, ~20 ms
-        this way.
+        Exact to rounding (relative error below n * exp(-CUTOFF)): each point's ``k`` nearest
+        kernels (a KD-tree in whitened coordinates) are summed; where the k-th is not at
+        least ``exp(-CUTOFF)`` weaker than the nearest, the sum runs over every kernel within
+        that ratio (a ball query). 2,000 points on 3,500 kernels took 0.5-1.8 s summed in
+        full, ~20 ms this way.
         """
         from scipy.spatial import cKDTree
 
@@ -167,17 +167,42 @@ class KDE(_Fitted):
         e = -0.5 * dist ** 2
         top = e[:, :1]
         out[:] = np.log(np.exp(e - top).sum(axis=1)) + top[:, 0]
-        full = np.flatnonzero(~((top[:, 0] - e[:, -1] > 40.0) | (k == self.n_train_)))
+        full = np.flatnonzero(~((top[:, 0] - e[:, -1] > CUTOFF) | (k == self.n_train_)))
         if len(full):
-            c2 = (centres * centres).sum(1)
-            with nn.single_threaded():  # small products: threads cost more than they save
-                for i in range(0, len(full), chunk):  # bounded memory: chunk x n at a time
-                    rows = full[i:i + chunk]
-                    yy = y[rows]
-                    ee = -0.5 * np.maximum((yy * yy).sum(1)[:, None] + c2[None]
-                                           - 2.0 * yy @ centres.T, 0.0)
-                    out[rows] = logsumexp(ee, axis=1)
+            # the rest: every kernel within exp(-CUTOFF) of the nearest one (a ball query),
+            # instead of all n (a full 500 x 7,000 sum took 0.25-0.85 s on a busy machine);
+            # a wide kernel reaches most points: then the dense sum is cheaper
+            tree = cKDTree(centres)
+            radius = np.sqrt(dist[full, 0] ** 2 + 2.0 * CUTOFF)
+            counts = tree.query_ball_point(y[full], radius, return_length=True)
+            if counts.sum() > 0.2 * len(full) * self.n_train_:
+                out[full] = _dense_log_sum(y[full], centres, chunk)
+            else:
+                near = tree.query_ball_point(y[full], radius, return_sorted=False)
+                rows = np.repeat(np.arange(len(full)), counts)
+                cols = np.concatenate([np.asarray(n, np.int64) for n in near])
+                d2 = ((y[full][rows] - centres[cols]) ** 2).sum(axis=1)
+                weights = np.exp(-0.5 * (d2 - dist[full, 0][rows] ** 2))
+                out[full] = (np.log(np.bincount(rows, weights, len(full)))
+                             - 0.5 * dist[full, 0] ** 2)
         return out + log_norm
+
+
+def _dense_log_sum(y: np.ndarray, centres: np.ndarray, chunk: int) -> np.ndarray:
+    """log sum_j exp(-|y_i - c_j|^2 / 2) for every row of ``y``, in chunks of rows."""
+    c2 = (centres * centres).sum(1)
+    out = np.empty(len(y))
+    for i in range(0, len(y), chunk):
+        yy = y[i:i + chunk]
+        e = -0.5 * np.maximum((yy * yy).sum(1)[:, None] + c2[None] - 2.0 * yy @ centres.T, 0.0)
+        out[i:i + chunk] = _logsumexp_rows(e)
+    return out
+
+
+def _logsumexp_rows(e: np.ndarray) -> np.ndarray:
+    """log(sum(exp(e), axis=1)), stable (scipy's logsumexp took 0.45 s on 500 x 7,000)."""
+    top = e.max(axis=1, keepdims=True)
+    return np.log(np.exp(e - top).sum(axis=1)) + top[:, 0]
 
 
 def _gauss_logpdf(X: np.ndarray, means: np.ndarray, chols: np.ndarray) -> np.ndarray:

@@ -84,9 +84,12 @@ class PanelLive:
             held = None
         if held is not None:
             runner = held[1]
-            if runner.failed or (S[f"pg_playing_{slot}"] and not runner.running
-                                 and not runner.starting):
-                self.stopped = runner.take_stop_reason() or "the training thread stopped"
+            # the thread stopped by itself (an error, no refresh, the session gone): say why
+            # and show Play; a Pause by the user leaves no reason
+            reason = runner.take_stop_reason() if (
+                S[f"pg_playing_{slot}"] or runner.failed) else None
+            if reason or runner.failed:
+                self.stopped = reason or "the trainer could not be built"
                 S[f"pg_playing_{slot}"] = False
                 if runner.failed:
                     self._drop()
