@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -121,9 +122,16 @@ def page_files() -> list[Path]:
     return sorted((ROOT / "pages").glob("*.py"))
 
 
+_AST_LOCK = threading.Lock()
+
+
 def page_summary(path: Path) -> str:
     """The first line of a page's docstring: what the home page says about it."""
-    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    source = path.read_text(encoding="utf-8")
+    # One parse at a time: Python 3.11.7's ast.parse is not thread-safe (sessions opening the
+    # home page together raised "SystemError: AST constructor recursion depth mismatch")
+    with _AST_LOCK:
+        doc = ast.get_docstring(ast.parse(source)) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 

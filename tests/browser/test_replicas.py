@@ -121,3 +121,20 @@ def test_a_page_whose_replica_dies_reconnects_to_the_other_and_works(browser):
             assert cluster.replicas_of(route_of(context))[-1].endswith(survivor)
     finally:
         cluster.stop()
+
+
+def test_a_class_opening_the_home_page_together_sees_no_error(cluster, browser):
+    """Eight browsers open the home page at the same moment (the scripts run concurrently in
+    each replica): none shows an error (ast.parse raced in Python 3.11.7 before ui's lock)."""
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 900}) for _ in range(8)]
+    try:
+        pages = [c.new_page() for c in contexts]
+        for page in pages:
+            page.goto(cluster.url + "/", wait_until="commit")
+        for page in pages:
+            wait_idle(page)
+            expect(page.get_by_text("Gaussian Explorer").first).to_be_visible()
+            assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        for c in contexts:
+            c.close()
