@@ -214,23 +214,27 @@ def browser_rows(repeat: int = 5):
         from playwright.sync_api import expect
         from server import open_page
 
-        def open_once() -> float:
+        def open_once(path=page_path, shown=".st-key-df_main_picture img") -> float:
             tab = browser.new_page(viewport={"width": 1400, "height": 1000})
             try:
                 t0 = time.perf_counter()
-                open_page(tab, server, page_path)
-                expect(tab.locator(".st-key-df_main_picture img")).to_be_visible()
+                open_page(tab, server, path)
+                expect(tab.locator(shown)).to_be_visible()
                 return time.perf_counter() - t0
             finally:
                 tab.close()
 
         cold = open_once()
         warm = statistics.median(open_once() for _ in range(repeat))
+        open_once("app.py", "h1")
+        home = statistics.median(open_once("app.py", "h1") for _ in range(repeat))
         maps = Path(f"/proc/{server.proc.pid}/maps").read_text()
         tf = "tensorflow" in maps
         yield _row(f"page: open in Chromium, cold / warm server ({time.strftime('%Y-%m-%d')})",
                    cold, "s", "")
         yield _row("page: warm open in Chromium showing a trajectory", warm, "s", "<= 2.5")
+        yield _row("home page: warm open, same run (how loaded the machine is)", home, "s",
+                   "0.64 at load 2.4")
         yield _row("server imported TensorFlow (1 = yes)", float(tf), "", "0")
         tab = browser.new_page(viewport={"width": 1400, "height": 1000})
         open_page(tab, server, page_path)
