@@ -1,9 +1,11 @@
 """Train the flow-matching model of :mod:`genlib.diffusion` (Keras 3 on TensorFlow).
 
-``python -m genlib.train diffusion --preset latent [--minutes N | --steps N] [--resume]
-[--output PATH]`` trains on the codes the shipped conv VAE gives the training digits, prints
-its progress, and writes a :mod:`genlib.checkpoints` file (family "diffusion") atomically: to
-the user's cache folder unless ``--output`` names a file (the shipped one only when asked).
+``python -m genlib.train diffusion --preset latent|pixel [--minutes N | --steps N] [--resume]
+[--output PATH]`` trains on the codes the shipped conv VAE gives the training digits (latent)
+or on the digits themselves scaled to [-1, 1] (pixel: the U-Net of :mod:`genlib.denoisers_keras`),
+prints its progress, and writes a :mod:`genlib.checkpoints` file (family "diffusion")
+atomically: to the user's cache folder unless ``--output`` names a file (the shipped one only
+when asked).
 The file holds the EMA weights the numpy model samples with, plus the raw weights, Adam's
 moments and step count, so ``--resume`` continues where it stopped.
 
