@@ -103,10 +103,11 @@ def knobs_ui(source: tuple, model, mnist, s: dv.Settings) -> None:
         rows = None
     origin = "shipped with the model (`python -m genlib.diffusion_knobs`)"
     if rows is None:
-        st.info("These charts were measured for the shipped model on the embedded sample; "
-                f"for this model and dataset they take a minute or two ({len(settings())} "
-                f"settings x {dk.N_SAMPLES} samples) and are then kept for every visitor.",
-                icon=":material/timer:")
+        st.info("No measurements ship for this model and dataset (they ship for the shipped "
+                f"latent model on the embedded sample). Measuring takes {len(settings())} "
+                f"settings x {dk.N_SAMPLES} samples: about a minute and a half for the latent "
+                "model, much longer for the pixel U-Net (~60x slower a step); the results are "
+                "then kept for every visitor.", icon=":material/timer:")
         if not st.button("Measure them now", key="df_knobs_go", icon=":material/speed:"):
             return
         with ui.user_errors("Cannot measure on this dataset: "):
