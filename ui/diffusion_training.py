@@ -23,7 +23,8 @@ from ui import diffusion_view as dv
 from ui import warmup
 from ui.gan_controller import session_alive
 
-STARTS = {"continue": "Continue the shipped model", "restart": "Restart from scratch"}
+STARTS = {"continue": "Continue the shipped model", "restart": "Restart from scratch",
+          "mine": "Continue my last training"}
 REFRESH_S = 1.0
 
 
@@ -72,6 +73,8 @@ def _builder(preset: str, how: str, n_steps: int, seed: int, mnist):
         trainer = DiffusionTrainer(preset, mnist=mnist, seed=seed)
         if how == "continue":
             trainer.restore(df.shipped_path(preset))
+        elif how == "mine":
+            trainer.restore(_user_path(preset))
         return GoalTrainer(trainer, n_steps)
     return build
 
@@ -113,9 +116,8 @@ def training_ui(preset: str, mnist) -> None:
     if message:
         st.info(message, icon=":material/info:")
     runner: LiveTraining | None = ss.get("df_runner")
-    if runner is None:
-        settings_ui(preset, mnist)
-    else:
+    settings_ui(preset, mnist, running=runner is not None)  # drawn always: keeps its values
+    if runner is not None:
         live(preset, runner)
     if path is not None:
         st.toggle("Sample with my trained weights (every tab)", value=bool(ss.get("df_mine")),
@@ -129,16 +131,21 @@ def _user_path(preset: str):
     return dtr.user_weights_path(preset)
 
 
-def settings_ui(preset: str, mnist) -> None:
+def settings_ui(preset: str, mnist, running: bool) -> None:
+    """Where to start, how many steps, the seed; Train when not training (the next run
+    takes any change)."""
     a, b, c = st.columns([2, 1.2, 1])
-    a.radio("Start from", list(STARTS), format_func=STARTS.get, key="df_t_start",
+    starts = [k for k in STARTS if k != "mine" or _user_path(preset).exists()]
+    a.radio("Start from", starts, format_func=STARTS.get, key="df_t_start",
             help="Continue: the shipped weights, Adam's state and step count (31,000 steps). "
-                 "Restart: new random weights; digits appear after ~2,000 steps.")
+                 "Restart: new random weights; digits appear after ~2,000 steps. My last "
+                 "training: the file saved here before (it is then replaced).")
     b.number_input("Steps to train", 100, 50_000, 2_000, step=100, key="df_t_steps",
                    help="About 100-200 steps a second on two free cores")
     c.number_input("Seed", 0, 2**31 - 1, 0, key="df_t_seed")
-    st.button("Train", key="df_t_go", type="primary", icon=":material/model_training:",
-              on_click=_start, args=(preset, mnist))
+    if not running:
+        st.button("Train", key="df_t_go", type="primary", icon=":material/model_training:",
+                  on_click=_start, args=(preset, mnist))
     st.caption(f"On the training digits of {ui.plain(mnist.source)} "
                f"({len(mnist.train):,}). {warmup.status()}")
 

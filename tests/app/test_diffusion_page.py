@@ -312,6 +312,11 @@ def test_training_continues_in_the_background_and_saves_to_the_cache(tmp_path, m
     assert model.manifest["step"] == df.DiffusionModel.load_pretrained().manifest["step"] + 100
     at.toggle(key="df_mine_toggle").set_value(True).run()
     assert any("Sampling with your trained weights" in c.value for c in at.caption)
+    at.radio(key="df_t_start").set_value("mine")  # and once more, from that file
+    at.button(key="df_t_go").click().run()
+    _run_until(at, lambda a: a.session_state["df_runner"] is None if "df_runner" in
+               a.session_state else True)
+    assert df.DiffusionModel.load(mine).manifest["step"] == model.manifest["step"] + 100
 
 
 def test_cancel_stops_training_and_saves_nothing(tmp_path, monkeypatch):
