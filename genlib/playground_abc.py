@@ -43,9 +43,9 @@ def copy_threshold(points, quantile: float = COPY_QUANTILE) -> float:
     return float(np.quantile(dist, 1.0 - quantile))
 
 
-def classify(samples, points, threshold: float | None = None) -> ABC:
+def classify(samples, points, threshold: float | None = None, tree=None) -> ABC:
     """Classify ``samples`` (m, 2) against ``points`` (a PointSet). Non-finite samples are
-    off-support."""
+    off-support. ``tree``: a ``cKDTree`` of ``points.train`` to reuse (built if None)."""
     s = np.asarray(samples, np.float64)
     if s.ndim != 2 or s.shape[1] != 2:
         raise ValueError(f"samples must have shape (m, 2), got {s.shape}")
@@ -54,7 +54,7 @@ def classify(samples, points, threshold: float | None = None) -> ABC:
     finite = np.all(np.isfinite(s), axis=1)
     safe = np.where(finite[:, None], s, 0.0)
     on = points.on_support(safe) & finite
-    dist, _ = cKDTree(points.train).query(safe, k=1)
+    dist, _ = (cKDTree(points.train) if tree is None else tree).query(safe, k=1)
     labels = np.where(~on, "A", np.where(dist < threshold, "B", "C"))
     return ABC(labels, float(threshold))
 

@@ -103,6 +103,7 @@ st.caption(f"**{ui.plain(points.source)}**: {len(points.train):,} training point
            + ("support estimated from your points (99% of held-out points lie on it)."
               if points.name == "upload" else "support known exactly (shaded)."))
 
+st.html(panel.NARROW_CSS)
 side = st.toggle("Side by side: two models on the same data and seed", key="pg_side",
                  bind="query-params")
 slots = [("a", "kde"), ("b", "gaussian")] if side else [("a", "kde")]

@@ -25,6 +25,8 @@ from ui import warmup
 
 S = st.session_state
 N_SAMPLES = view.N_SAMPLES
+N_LIVE = 300  # samples per redraw while training (4 a second: CPU taken from training)
+LIVE_WIDTH = 448  # canvas pixels while training (the browser enlarges it; half the bytes)
 TICK_S = 0.25  # canvas refresh while training: 4 a second
 TINY_BW = pm.KDE_BANDWIDTHS[0]
 N_LOGLIK = 300  # held-out points whose mean log density is shown (a KDE on 7,000 is slow)
@@ -63,6 +65,14 @@ def dataset(data_key: tuple) -> pdata.PointSet:
         return pdata.from_points(points, seed=seed, held_out=held, source=file)
     name, n, noise, held, seed = data_key
     return pdata.make_dataset(name, n, noise, seed, held)
+
+
+@st.cache_resource(max_entries=8)
+def train_tree(data_key: tuple):
+    """The training points' KD-tree, shared read-only (A / B / C asks it on every redraw)."""
+    from scipy.spatial import cKDTree
+
+    return cKDTree(dataset(data_key).train)
 
 
 @st.cache_data(max_entries=16)
@@ -108,8 +118,16 @@ def _param(choice: dict):
     return choice.get("k", choice.get("bw"))
 
 
-def _metrics(row: dict) -> None:
-    c = st.columns(4)
+# On a phone Streamlit stacks columns: keep the four shares on one row (they are short)
+NARROW_CSS = """<style>@media (max-width: 640px) {
+  [class*="st-key-pg_metrics_"] [data-testid="stHorizontalBlock"] { flex-direction: row; }
+  [class*="st-key-pg_metrics_"] [data-testid="stColumn"] { min-width: 0; flex: 1 1 0; }
+  [class*="st-key-pg_metrics_"] [data-testid="stMetricValue"] { font-size: 1.4rem; }
+}</style>"""
+
+
+def _metrics(row: dict, key: str) -> None:
+    c = st.container(key=f"pg_metrics_{key}").columns(4)
     c[0].metric("A: off-support", f"{row['A: off-support']:.0%}")
     c[1].metric("B: copies", f"{row['B: copy']:.0%}")
     c[2].metric("C: good", f"{row['C: good']:.0%}")
@@ -131,7 +149,7 @@ def show(choice: dict, data_key: tuple, points: pdata.PointSet) -> dict | None:
         st.image(c.png(), width=view.WIDTH, output_format="PNG",
                  caption="Grey: training points. Samples: red = A (off-support), "
                          "orange = B (copy), green = C (good).")
-        _metrics(r["row"])
+        _metrics(r["row"], slot)
         return r["row"]
     return _neural(choice, data_key, points)
 
@@ -153,26 +171,28 @@ def _views_ui(slot: str, model: str) -> dict:
     return {"grid": st.toggle("Decoder's image of a z grid", True, key=f"pg_vae_grid_{slot}")}
 
 
-def neural_figures(snap: dict, points, thr: float, seed: int) -> tuple:
-    """(sampler, samples, row) of a trainer's snapshot."""
+def neural_figures(snap: dict, points, thr: float, seed: int, n: int = N_SAMPLES,
+                   tree=None) -> tuple:
+    """(sampler, samples, row) of a trainer's snapshot, from ``n`` samples."""
     s = nets.sampler(snap)
-    samples = s.sample(N_SAMPLES, rng=seed + 1)
+    samples = s.sample(n, rng=seed + 1)
     row = view.figures(f"{pm.MODELS[snap['family']].split(' (')[0]} (step {snap['step']:,})",
-                       samples, points, thr)
+                       samples, points, thr, tree=tree)
     return s, samples, row
 
 
-def neural_canvas(s, samples, labels, points, views: dict, seed: int) -> bytes:
+def neural_canvas(s, samples, labels, points, views: dict, seed: int,
+                  width: int = view.WIDTH) -> bytes:
     family = s.family
     heat, colour = None, view.HEAT
     if family == "gan" and views.get("d"):  # on a coarse grid: D on every pixel took seconds
-        heat = view.coarse_heat(s.score, points.extent)
+        heat = view.coarse_heat(s.score, points.extent, width)
         colour = GAN_D_COLOUR
-    c = view.samples_canvas(points, samples, labels, heat, colour)
+    c = view.samples_canvas(points, samples, labels, heat, colour, width=width)
     if views.get("grid"):
         c.lines(s.z_grid(), (90, 90, 90))
     if family == "gan" and views.get("grad"):
-        few = samples[:150]
+        few = samples[:100]
         c.arrows(few, s.gradients(few), (20, 20, 20), length=0.3)
     if family == "flow":
         t = float(views.get("t", 1.0))
@@ -208,7 +228,7 @@ def _neural(choice: dict, data_key: tuple, points) -> dict | None:
     views = _views_ui(slot, model)
     with ui.user_errors("Could not train: "):
         ctl.sync()
-    thr, seed = threshold(data_key), data_key[-1]
+    thr, seed, tree = threshold(data_key), data_key[-1], train_tree(data_key)
 
     @st.fragment(run_every=TICK_S if ctl.ticking else None)
     def live_view() -> None:
@@ -222,18 +242,25 @@ def _neural(choice: dict, data_key: tuple, points) -> dict | None:
                      "after the first steps.")
             return
         with nn.single_threaded():  # threads woken per small product cost 17x here
-            s, samples, row = neural_figures(snap, points, thr, seed)
-            png = neural_canvas(s, samples, row["_labels"], points, views, seed)
+            s, samples, row = neural_figures(snap, points, thr, seed,
+                                             N_LIVE if ctl.playing else N_SAMPLES, tree)
+            png = neural_canvas(s, samples, row["_labels"], points, views, seed,
+                                LIVE_WIDTH if ctl.playing else view.WIDTH)
         st.image(png, width=view.WIDTH, output_format="PNG",
                  caption=f"Step {snap['step']:,}. Samples: red = A, orange = B, green = C.")
-        _metrics(row)
+        if ctl.playing:  # one line, not five elements, 4 times a second
+            st.markdown(f"**A** {row['A: off-support']:.0%} · **B** {row['B: copy']:.0%} · "
+                        f"**C** {row['C: good']:.0%} of {N_LIVE} samples. "
+                        f"{ui.plain(row['Verdict'])}")
+        else:
+            _metrics(row, slot)
 
     live_view()
     snap = ctl.snapshot()
     if snap is None:
         return None
     with nn.single_threaded():
-        return neural_figures(snap, points, thr, seed)[2]
+        return neural_figures(snap, points, thr, seed, tree=tree)[2]
 
 
 def abc_table(data_key: tuple, points, rows: dict) -> list[dict]:

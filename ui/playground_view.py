@@ -24,9 +24,9 @@ HEAT = np.array([106, 61, 154], np.float64)  # the heat map's colour at full str
 N_SAMPLES = 1000  # samples drawn and classified per model
 
 
-def size_of(extent) -> tuple[int, int]:
+def size_of(extent, width: int = WIDTH) -> tuple[int, int]:
     x0, x1, y0, y1 = extent
-    return WIDTH, int(round(WIDTH * (y1 - y0) / (x1 - x0)))
+    return width, int(round(width * (y1 - y0) / (x1 - x0)))
 
 
 def pixel_centres(extent, shape) -> np.ndarray:
@@ -40,20 +40,20 @@ def pixel_centres(extent, shape) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _background(name: str, noise: float, extent: tuple) -> np.ndarray:
+def _background(name: str, noise: float, extent: tuple, width: int) -> np.ndarray:
     """(h, w, 3) float: land and ocean for the world map, the support in grey for a toy."""
-    w, h = size_of(extent)
+    w, h = size_of(extent, width)
     on = pdata.on_support(name, pixel_centres(extent, (w, h)), noise).reshape(h, w)
     inside, outside = (LAND, OCEAN) if name == "world" else (SUPPORT, OUTSIDE)
     return np.where(on[..., None], np.array(inside, float), np.array(outside, float))
 
 
-def background(points: pdata.PointSet) -> np.ndarray:
+def background(points: pdata.PointSet, width: int = WIDTH) -> np.ndarray:
     if points.name == "upload":  # the estimated support, drawn the same way
-        w, h = size_of(points.extent)
+        w, h = size_of(points.extent, width)
         on = points.on_support(pixel_centres(points.extent, (w, h))).reshape(h, w)
         return np.where(on[..., None], np.array(SUPPORT, float), np.array(OUTSIDE, float))
-    return _background(points.name, float(points.noise), tuple(points.extent))
+    return _background(points.name, float(points.noise), tuple(points.extent), width)
 
 
 def heat_grid(values: np.ndarray, shape) -> np.ndarray:
@@ -92,10 +92,10 @@ def density_heat(model, extent) -> np.ndarray:
     return np.sqrt(heat_grid(dens, (w, h)))
 
 
-def coarse_heat(f, extent, cells: int = 96) -> np.ndarray:
+def coarse_heat(f, extent, width: int = WIDTH, cells: int = 96) -> np.ndarray:
     """``f`` (points -> values) on a grid ``cells`` wide, stretched smoothly to the canvas'
     pixels (a network on all ~400,000 pixels took seconds per redraw)."""
-    w, h = size_of(extent)
+    w, h = size_of(extent, width)
     cw, ch = cells, max(2, int(round(cells * h / w)))
     v = np.asarray(f(pixel_centres(extent, (cw, ch))), np.float64).reshape(ch, cw)
     img = Image.fromarray(np.clip(v, 0, 1).astype(np.float32), "F").resize((w, h),
@@ -110,8 +110,8 @@ class Canvas:
                  heat_colour=HEAT):
         self.extent = extent
         rgb = np.asarray(base, np.float64)
-        if heat is not None:
-            a = 0.75 * np.clip(heat, 0, 1)[..., None]
+        if heat is not None:  # 32 levels: smooth enough, and the PNG is 3-4x smaller
+            a = 0.75 * np.round(np.clip(heat, 0, 1) * 32)[..., None] / 32
             rgb = rgb * (1 - a) + np.asarray(heat_colour, np.float64) * a
         self.rgb = np.clip(rgb, 0, 255).astype(np.uint8)
         self.h, self.w = self.rgb.shape[:2]
@@ -180,9 +180,9 @@ class Canvas:
 
 
 def samples_canvas(points: pdata.PointSet, samples, labels, heat=None, heat_colour=HEAT,
-                   show_train: bool = True) -> Canvas:
+                   show_train: bool = True, width: int = WIDTH) -> Canvas:
     """The standard picture: background, heat map, training points, samples by class."""
-    c = Canvas(points.extent, background(points), heat, heat_colour)
+    c = Canvas(points.extent, background(points, width), heat, heat_colour)
     if show_train:
         c.points(points.train[:3000], TRAIN, 1.0)
     for k in "CBA":  # off-support last: on top, where the eye should go
@@ -192,9 +192,9 @@ def samples_canvas(points: pdata.PointSet, samples, labels, heat=None, heat_colo
 
 
 def figures(name: str, samples, points: pdata.PointSet, threshold: float,
-            loglik: float | None = None) -> dict:
+            loglik: float | None = None, tree=None) -> dict:
     """A row of the A / B / C table: shares, held-out log-likelihood, verdict."""
-    result = abc.classify(samples, points, threshold)
+    result = abc.classify(samples, points, threshold, tree)
     s = result.shares
     return {"Model": name, "A: off-support": s["A"], "B: copy": s["B"], "C: good": s["C"],
             "Held-out log-lik / point": loglik, "Verdict": abc.verdict(
