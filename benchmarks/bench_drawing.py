@@ -54,6 +54,10 @@ def _stroke_ends(page: str, key: str, repeat: int = 7, fragment: str | None = No
     at.switch_page(page).run()
     at.session_state[pad_key(key)] = {"strokes": _strokes(99)}
     at.run()  # the judge, the reference digits, the GAN's pool: loaded once per session
+    if page == GAN:  # the page loads TensorFlow and compiles G's step in a background thread:
+        from ui import gan_controller  # measure the steady state, not that thread's CPU
+
+        gan_controller._precompiled.wait(300)
     rerun_data, patched = getattr(lsr, "RerunData", None), False
     if fragment is not None:
         ids = [fid for fid, fn in getattr(at._fragment_storage, "_fragments", {}).items()
