@@ -139,6 +139,10 @@ for _spec in [
               pretrained("genlib.diffusion:DiffusionModel", "latent"),
               ("diffusion_latent.npz", "vae_conv.npz"), sample_kwargs={"digit": "all"},
               note="a learned prior for the conv VAE: 20 Euler steps, guidance 1.5"),
+    ModelSpec("Pixel flow matching (U-Net)", "Diffusion",
+              pretrained("genlib.diffusion:DiffusionModel", "pixel"), ("diffusion_pixel.npz",),
+              sample_kwargs={"digit": "all"}, note="a small U-Net over the pixels: 20 Euler "
+              "steps, guidance 1.5"),
 ]:
     register(_spec)
 

@@ -127,3 +127,38 @@ def test_pixel_checkpoint_resumes_and_loads_without_the_trainer(trainer, mnist, 
     other = DiffusionTrainer("pixel", mnist=mnist, seed=5, **{**SMALL, "channels": [8, 8]})
     with pytest.raises(ValueError, match="channels.*cannot resume"):
         other.restore(path)
+
+
+# ----------------------------------------------------------------------------- the shipped model
+
+
+def test_shipped_pixel_model_matches_keras_and_samples_digits(judge):
+    """The shipped U-Net in numpy gives its Keras twin's outputs to 1e-5, and its default
+    samples are the digits asked for (the judge agrees on most)."""
+    from genlib import denoisers_keras as dk
+
+    model = df.DiffusionModel.load_pretrained("pixel")
+    net = model.net
+    twin = dk.build_unet(net.channels, net.emb, net.groups, net.patch)
+    dk.set_named_weights(twin.trainable_variables, dk.variable_names(twin), net.weights)
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((16, 28, 28)).astype(np.float32)
+    t = rng.uniform(0, 1, 16).astype(np.float32)
+    classes = rng.integers(0, 11, 16)
+    want = twin.predict_on_batch([x[..., None], net.condition(t, classes, 16)])[..., 0]
+    np.testing.assert_allclose(net(x, t, classes), want, atol=1e-5, rtol=1e-5)
+    images, labels = model.sample(20, rng=0, digit="all")
+    assert images.shape == (20, 28, 28) and images.min() >= 0 and images.max() <= 1
+    assert np.mean(judge.predict(images) == labels) >= 0.8
+
+
+def test_pixel_sampling_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys; from genlib.diffusion import DiffusionModel as D; "
+            "D.load_pretrained('pixel').trajectory(2, rng=0, digit=3, steps=4); "
+            "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "False"
