@@ -146,7 +146,7 @@ def show(choice: dict, data_key: tuple, points: pdata.PointSet) -> dict | None:
         heat = st.toggle("Density heat map", True, key=f"pg_heat_{slot}")
         c = view.samples_canvas(points, r["samples"], r["row"]["_labels"],
                                 r["heat"] / 255.0 if heat else None)
-        st.image(c.png(), width=view.WIDTH, output_format="PNG",
+        st.image(c.png(), width="stretch", output_format="PNG",
                  caption="Grey: training points. Samples: red = A (off-support), "
                          "orange = B (copy), green = C (good).")
         _metrics(r["row"], slot)
@@ -238,7 +238,7 @@ def _neural(choice: dict, data_key: tuple, points) -> dict | None:
         st.caption(f":material/memory: {ctl.status()}")
         if snap is None:
             c = view.samples_canvas(points, np.zeros((0, 2)), np.zeros(0, str))
-            st.image(c.png(), width=view.WIDTH, caption="The training points; samples appear "
+            st.image(c.png(), width="stretch", caption="The training points; samples appear "
                      "after the first steps.")
             return
         with nn.single_threaded():  # threads woken per small product cost 17x here
@@ -246,7 +246,7 @@ def _neural(choice: dict, data_key: tuple, points) -> dict | None:
                                              N_LIVE if ctl.playing else N_SAMPLES, tree)
             png = neural_canvas(s, samples, row["_labels"], points, views, seed,
                                 LIVE_WIDTH if ctl.playing else view.WIDTH)
-        st.image(png, width=view.WIDTH, output_format="PNG",
+        st.image(png, width="stretch", output_format="PNG",
                  caption=f"Step {snap['step']:,}. Samples: red = A, orange = B, green = C.")
         if ctl.playing:  # one line, not five elements, 4 times a second
             st.markdown(f"**A** {row['A: off-support']:.0%} · **B** {row['B: copy']:.0%} · "
