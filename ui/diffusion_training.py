@@ -63,13 +63,7 @@ class GoalTrainer:
 
 def _builder(preset: str, how: str, n_steps: int, seed: int, mnist):
     def build():
-        warmup.start()
-        warmup.wait()
-        try:
-            from genlib.diffusion_train import DiffusionTrainer
-        except ImportError:
-            raise ValueError("training needs TensorFlow: pip install -r requirements.txt") \
-                from None
+        DiffusionTrainer = warmup.trainer_class("genlib.diffusion_train", "DiffusionTrainer")
         trainer = DiffusionTrainer(preset, mnist=mnist, seed=seed)
         if how == "continue":
             trainer.restore(df.shipped_path(preset))

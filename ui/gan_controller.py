@@ -238,13 +238,7 @@ def live_settings(settings: dict) -> dict:
 def _builder(preset: str, settings: dict, fresh: bool, images):
     """What the training thread calls to make the trainer (TensorFlow loads there)."""
     def build():
-        warmup.start()
-        warmup.wait()  # the import in progress, if any: importing twice at once only waits
-        try:
-            from genlib.gan_train import GANTrainer
-        except ImportError:
-            raise ValueError("training needs TensorFlow: pip install -r requirements.txt") \
-                from None
+        GANTrainer = warmup.trainer_class("genlib.gan_train", "GANTrainer")
         # jit_later: the first steps run without XLA while XLA compiles (4x quicker to start)
         if fresh:
             trainer = GANTrainer(preset, images=images, jit_later=True, **settings)

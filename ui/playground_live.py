@@ -57,13 +57,7 @@ def reset(slot: str) -> None:
 
 def _builder(family: str, train_points, seed: int, lr: float):
     def build():
-        warmup.start()
-        warmup.wait()
-        try:
-            from genlib.playground_train import PointTrainer
-        except ImportError:
-            raise ValueError("training needs TensorFlow: pip install -r requirements.txt") \
-                from None
+        PointTrainer = warmup.trainer_class("genlib.playground_train", "PointTrainer")
         return PointTrainer(family, train_points, seed=seed, lr=lr).warm_up()
     return build
 

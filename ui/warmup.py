@@ -9,6 +9,7 @@ The thread never calls Streamlit. Pages that only sample or decode never call th
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 
@@ -59,3 +60,14 @@ def wait(timeout: float | None = None) -> bool:
     if thread is not None:
         thread.join(timeout)
     return ready()
+
+
+def trainer_class(module: str, name: str):
+    """In a training thread: wait for the background import (starting it if needed), then
+    ``module.name``, a trainer class; a ValueError saying what to install without TensorFlow."""
+    start()
+    wait()  # the import in progress, if any: importing twice at once only waits
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError:
+        raise ValueError("training needs TensorFlow: pip install -r requirements.txt") from None
