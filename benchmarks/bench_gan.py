@@ -18,23 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import served_browser  # noqa: E402
+from benchmarks.common import image_count, served_browser, start_image_counter  # noqa: E402
 
 PAGE = "pages/4_GAN_Live_Training.py"
 GRID = "[data-testid='stMain'] [data-testid='stImage'] img"
 LIVE_SECONDS = 10.0
 LIVE_ROUNDS = 4
-COUNT_REFRESHES = """(selector) => {
-    window.__gridRefreshes = 0;
-    if (window.__gridObserver) return;  // one observer, however many rounds
-    let last = document.querySelector(selector).src;
-    window.__gridObserver = new MutationObserver(() => {
-        const img = document.querySelector(selector);
-        if (img && img.src !== last) { last = img.src; window.__gridRefreshes += 1; }
-    });
-    window.__gridObserver.observe(document.querySelector("[data-testid='stMain']"),
-        {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
-}"""
 
 
 def _row(name, value, unit, target):
@@ -116,10 +105,10 @@ def live_figures(seconds: float = LIVE_SECONDS, rounds: int = LIVE_ROUNDS) -> di
             time.sleep(3.0)  # past the first chart and digit-share renders after Play
             # Count grid refreshes inside the page: polling the DOM from here 20 times a
             # second took CPU from the browser, and so from training, as no real viewer does.
-            page.evaluate(COUNT_REFRESHES, GRID)
+            start_image_counter(page, GRID)
             t0, s0 = time.monotonic(), _step_count(page)
             time.sleep(seconds)
-            refreshes = page.evaluate("window.__gridRefreshes")
+            refreshes = image_count(page)
             elapsed, s1 = time.monotonic() - t0, _step_count(page)
             blocks["live"].append((s1 - s0, elapsed))
             blocks["refreshes"].append((refreshes, elapsed))

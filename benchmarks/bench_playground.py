@@ -18,24 +18,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import apptest_rerun_time, served_browser  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    apptest_rerun_time,
+    image_count,
+    served_browser,
+    start_image_counter,
+)
 
 PAGE = "pages/7_Playground.py"
 CANVAS = ".st-key-pg_panel_a [data-testid='stImage'] img"
 N_SAMPLES = 10_000  # per model in the table: shares to about +-0.5%
 WORLD = {"name": "world", "n": 10_000, "noise": 0.1, "seed": 0, "held_out": 0.3}  # defaults
 LIVE_SECONDS, LIVE_ROUNDS = 10.0, 3
-COUNT_REDRAWS = """(selector) => {
-    window.__pgRedraws = 0;
-    if (window.__pgObserver) return;
-    let last = document.querySelector(selector).src;
-    window.__pgObserver = new MutationObserver(() => {
-        const img = document.querySelector(selector);
-        if (img && img.src !== last) { last = img.src; window.__pgRedraws += 1; }
-    });
-    window.__pgObserver.observe(document.querySelector("[data-testid='stMain']"),
-        {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
-}"""
 
 
 def _row(name, value, unit, target=""):
@@ -138,10 +132,10 @@ def live_figures(family: str = "gan") -> dict:
             blocks["headless"].append((trainer.step - s0, time.perf_counter() - t0))
             play()
             time.sleep(2.0)
-            page.evaluate(COUNT_REDRAWS, CANVAS)
+            start_image_counter(page, CANVAS)
             t0, s0 = time.monotonic(), _step(page)
             time.sleep(LIVE_SECONDS)
-            redraws = page.evaluate("window.__pgRedraws")
+            redraws = image_count(page)
             elapsed, s1 = time.monotonic() - t0, _step(page)
             blocks["live"].append((s1 - s0, elapsed))
             blocks["redraws"].append((redraws, elapsed))

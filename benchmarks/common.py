@@ -75,3 +75,27 @@ def served_browser():
                 browser.close()
     finally:
         server.stop()
+
+
+# Counts how often an <img> (found by a CSS selector) shows a new picture. Call
+# start_image_counter(page, selector) to zero the count (the observer is installed once per
+# page, however many rounds), image_count(page) to read it.
+_COUNT_IMAGE_CHANGES = """(selector) => {
+    window.__imageChanges = 0;
+    if (window.__imageObserver) return;
+    let last = document.querySelector(selector).src;
+    window.__imageObserver = new MutationObserver(() => {
+        const img = document.querySelector(selector);
+        if (img && img.src !== last) { last = img.src; window.__imageChanges += 1; }
+    });
+    window.__imageObserver.observe(document.querySelector("[data-testid='stMain']"),
+        {subtree: true, childList: true, attributes: true, attributeFilter: ["src"]});
+}"""
+
+
+def start_image_counter(page, selector: str) -> None:
+    page.evaluate(_COUNT_IMAGE_CHANGES, selector)
+
+
+def image_count(page) -> int:
+    return page.evaluate("window.__imageChanges")
