@@ -18,6 +18,9 @@ a spec says ``"padding": "valid"``):
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from contextlib import contextmanager
 
 import numpy as np
@@ -269,10 +272,6 @@ def _without_import_chatter():
     File descriptor 2 goes through a pipe; a thread passes every other line on unchanged
     (a real error printed meanwhile, by any thread, still reaches the terminal).
     """
-    import os
-    import sys
-    import threading
-
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -300,14 +299,11 @@ def _without_import_chatter():
         os.close(saved)
 
 
-_keras_lock = __import__("threading").Lock()
+_keras_lock = threading.Lock()
 
 
 def keras():
     """Import Keras on the TensorFlow backend, quietly (only training code calls this)."""
-    import os
-    import sys
-
     if "keras" in sys.modules and "tensorflow" in sys.modules:
         return sys.modules["keras"]
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")

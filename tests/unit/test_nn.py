@@ -251,3 +251,16 @@ def test_gaussian_uses_nns_limiter():
     assert gaussian_math.single_threaded is nn.single_threaded
     assert not hasattr(gaussian, "_blas_controller") and not hasattr(gaussian_math,
                                                                      "_blas_controller")
+
+
+def test_keras_import_drops_only_tensorflows_start_up_lines():
+    """TF 2.21 prints an absl preamble and a oneDNN notice on import whatever
+    TF_CPP_MIN_LOG_LEVEL says; nn.keras() drops those two, and stderr works after it."""
+    pytest.importorskip("tensorflow")
+    code = ("import os; from genlib import nn; nn.keras(); "
+            "os.write(2, b'after the import\\n'); print('ok')")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+    assert "oneDNN" not in run.stderr and "absl::InitializeLog" not in run.stderr, run.stderr
+    assert "after the import" in run.stderr
