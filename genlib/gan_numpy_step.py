@@ -21,7 +21,8 @@ import numpy as np
 
 from genlib.nn import LEAK
 
-__all__ = ["stateless_uniform_int", "stateless_normal", "glorot_weights", "NumpyStep"]
+__all__ = ["stateless_uniform_int", "stateless_normal", "keras_glorot_uniform", "glorot_weights",
+           "NumpyStep"]
 
 _M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)  # Philox-4x32 multipliers
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85  # its key increments (golden ratio, sqrt(3) - 1)
@@ -60,12 +61,7 @@ def stateless_uniform_int(shape, seed, low: int, high: int) -> np.ndarray:
     shape = tuple(int(s) for s in np.atleast_1d(shape))
     if not high > low:
         raise ValueError(f"need high > low, got [{low}, {high})")
-    n = int(np.prod(shape))
-    key, start = _key_counter(seed)
-    groups = (n + 3) // 4  # one Philox call gives four 32-bit words
-    lo64 = np.uint64(start & 0xFFFFFFFFFFFFFFFF) + np.arange(groups, dtype=np.uint64)
-    hi64 = np.full(groups, start >> 64, np.uint64)  # the low 64 bits start at 0: no carry
-    bits = _philox([lo64 & _LOW, lo64 >> _32, hi64 & _LOW, hi64 >> _32], key).reshape(-1)[:n]
+    bits = _bits(int(np.prod(shape)), seed)
     span = np.uint64((int(high) - int(low)) & 0xFFFFFFFF)
     return (int(low) + (bits % span).astype(np.int64)).astype(np.int32).reshape(shape)
 
@@ -80,20 +76,37 @@ def stateless_normal(shape, seed) -> np.ndarray:
     return (np.float32(np.sqrt(2.0)) * erfinv(u)).astype(np.float32)
 
 
+def _bits(n: int, seed) -> np.ndarray:
+    """The first ``n`` 32-bit words (uint64) of TensorFlow's stateless stream for ``seed``."""
+    key, start = _key_counter(seed)
+    groups = (n + 3) // 4  # one Philox call gives four words
+    lo64 = np.uint64(start & 0xFFFFFFFFFFFFFFFF) + np.arange(groups, dtype=np.uint64)
+    hi64 = np.full(groups, start >> 64, np.uint64)  # the low 64 bits start at 0: no carry
+    return _philox([lo64 & _LOW, lo64 >> _32, hi64 & _LOW, hi64 >> _32], key).reshape(-1)[:n]
+
+
+def keras_glorot_uniform(shape, seed: int) -> np.ndarray:
+    """``keras.initializers.GlorotUniform(seed=seed)(shape)`` for a dense kernel on the
+    TensorFlow backend, bit for bit, without TensorFlow: ``stateless_uniform(shape, [seed,
+    0])`` in +-sqrt(6 / (fan_in + fan_out)), a float32 made from 23 random mantissa bits."""
+    fan_in, fan_out = (int(s) for s in shape)
+    limit = np.float32(np.sqrt(6.0 / (fan_in + fan_out)))
+    bits = _bits(fan_in * fan_out, [int(seed), 0]).astype(np.uint32)
+    u = ((bits & np.uint32(0x7FFFFF)) | np.uint32(0x3F800000)).view(np.float32) - np.float32(1)
+    return (u * (limit - -limit) + -limit).reshape(fan_in, fan_out)
+
+
 def glorot_weights(spec: list[dict], n_in: int, seed: int) -> list[np.ndarray]:
-    """Initial weights of a dense-only ``spec`` (genlib.nn format) as Keras orders its
-    variables (kernel, bias per layer): kernels Glorot-uniform from numpy's generator
-    seeded with (seed, layer), biases zero. The same for the numpy and TensorFlow steps."""
+    """Initial weights of a dense-only ``spec`` (genlib.nn format) in Keras' variable order
+    (kernel, bias per layer), as ``nn.build_keras(spec, ..., seed=seed)`` makes them: layer
+    ``i``'s kernel ``GlorotUniform(seed * 101 + i)``, biases zero."""
     out = []
     for i, layer in enumerate(spec):
         if layer["type"] != "dense":
             raise ValueError(f"glorot_weights takes dense layers only, got {layer['type']!r}")
-        units = layer["units"]
-        limit = np.sqrt(6.0 / (n_in + units))
-        rng = np.random.default_rng([int(seed), i])
-        out += [rng.uniform(-limit, limit, (n_in, units)).astype(np.float32),
-                np.zeros(units, np.float32)]
-        n_in = units
+        out += [keras_glorot_uniform((n_in, layer["units"]), seed * 101 + i),
+                np.zeros(layer["units"], np.float32)]
+        n_in = layer["units"]
     return out
 
 

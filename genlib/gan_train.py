@@ -369,8 +369,12 @@ class GANTrainer(gan.Sampler):
         trainer.history = _History.from_dict(hist)
         trainer.frames = gan.Frames.from_arrays(arrays, manifest.get("frames_every", 25))
         # continue the batch/noise stream elsewhere than where the checkpoint's run started
-        trainer._noise.assign([trainer.seed * 1_000_003 + trainer.step, 0])
+        trainer._set_noise([trainer.seed * 1_000_003 + trainer.step, 0])
         return trainer
+
+    def _set_noise(self, seed_pair: list) -> None:
+        """Where the batch/noise stream goes on: the stateless seed pair of the next draw."""
+        self._noise.assign(seed_pair)
 
 
 # ----------------------------------------------------------------------------- CLI
