@@ -29,6 +29,7 @@ import numpy as np
 
 from genlib import checkpoints, nn
 from genlib.protocol import Samples, check_n_samples
+from genlib.vae_prior import PRIOR_KEYS, StandardNormal, gaussian_log_prob, prior_from_weights
 
 __all__ = [
     "PRESETS", "SHIPPED", "TUTORIAL_BETA", "LATENT_RANGE", "VAE", "architecture", "load_model",
@@ -46,6 +47,13 @@ PRESETS = {
                  "learning_rate": 1e-3, "batch_size": 100, "epochs": 50, "beta": 1.0},
     "conv": {"kind": "conv", "latent_dim": 16, "hidden": 128, "optimizer": "adam",
              "learning_rate": 1e-3, "batch_size": 100, "epochs": 60, "beta": 1.0},
+    # the best the family does here (trained by genlib.vae_best_train): a wider decoder, a
+    # learned mixture prior inside the ELBO, KL warm-up, 1-pixel shifts of the training
+    # digits, early stopping on a validation split of the training digits
+    "conv_best": {"kind": "conv_wide", "latent_dim": 16, "hidden": 256, "optimizer": "adam",
+                  "learning_rate": 1e-3, "batch_size": 100, "epochs": 400, "beta": 1.0,
+                  "prior": "mixture", "prior_components": 32, "warmup_epochs": 10,
+                  "shift": 1, "val_fraction": 0.1, "patience": 40},
 }
 
 # Shipped weights (genlib/weights/<file>.npz + .json), by the name a user picks.
@@ -68,7 +76,7 @@ def architecture(kind: str, latent_dim: int, hidden: int = 128) -> dict:
             {"type": "dense", "name": "dec_hidden", "units": hidden, "activation": "relu"},
             {"type": "dense", "name": "logits", "units": 784, "activation": None},
         ]
-    elif kind == "conv":
+    elif kind in ("conv", "conv_wide"):
         trunk = [
             {"type": "reshape", "shape": [28, 28, 1]},
             {"type": "conv", "name": "enc_conv1", "filters": 32, "kernel": 3, "strides": 2,
@@ -78,17 +86,32 @@ def architecture(kind: str, latent_dim: int, hidden: int = 128) -> dict:
             {"type": "flatten"},
             {"type": "dense", "name": "enc_hidden", "units": hidden, "activation": "relu"},
         ]
-        decoder = [
-            {"type": "dense", "name": "dec_hidden", "units": hidden, "activation": "relu"},
-            {"type": "dense", "name": "dec_project", "units": 7 * 7 * 32, "activation": "relu"},
-            {"type": "reshape", "shape": [7, 7, 32]},
-            {"type": "conv_transpose", "name": "dec_up1", "filters": 32, "kernel": 4,
-             "strides": 2, "activation": "relu"},
-            {"type": "conv_transpose", "name": "logits", "filters": 1, "kernel": 4,
-             "strides": 2, "activation": None},
-        ]
+        if kind == "conv_wide":  # twice the channels, and a last 3 x 3 convolution at 28 x 28
+            decoder = [
+                {"type": "dense", "name": "dec_hidden", "units": hidden, "activation": "relu"},
+                {"type": "dense", "name": "dec_project", "units": 7 * 7 * 64,
+                 "activation": "relu"},
+                {"type": "reshape", "shape": [7, 7, 64]},
+                {"type": "conv_transpose", "name": "dec_up1", "filters": 64, "kernel": 4,
+                 "strides": 2, "activation": "relu"},
+                {"type": "conv_transpose", "name": "dec_up2", "filters": 32, "kernel": 4,
+                 "strides": 2, "activation": "relu"},
+                {"type": "conv", "name": "logits", "filters": 1, "kernel": 3, "strides": 1,
+                 "activation": None},
+            ]
+        else:
+            decoder = [
+                {"type": "dense", "name": "dec_hidden", "units": hidden, "activation": "relu"},
+                {"type": "dense", "name": "dec_project", "units": 7 * 7 * 32,
+                 "activation": "relu"},
+                {"type": "reshape", "shape": [7, 7, 32]},
+                {"type": "conv_transpose", "name": "dec_up1", "filters": 32, "kernel": 4,
+                 "strides": 2, "activation": "relu"},
+                {"type": "conv_transpose", "name": "logits", "filters": 1, "kernel": 4,
+                 "strides": 2, "activation": None},
+            ]
     else:
-        raise ValueError(f"unknown VAE kind {kind!r}; use 'dense' or 'conv'")
+        raise ValueError(f"unknown VAE kind {kind!r}; use 'dense', 'conv' or 'conv_wide'")
     heads = [{"type": "dense", "name": "z_mean", "units": latent_dim, "activation": None},
              {"type": "dense", "name": "z_log_var", "units": latent_dim, "activation": None}]
     return {"encoder": trunk, "heads": heads, "decoder": decoder}
@@ -99,7 +122,7 @@ def _check_config(config: dict) -> dict:
         kind, d, hidden = config["kind"], int(config["latent_dim"]), int(config["hidden"])
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"the model configuration is incomplete ({e})") from None
-    if kind not in ("dense", "conv"):
+    if kind not in ("dense", "conv", "conv_wide"):
         raise ValueError(f"unknown VAE kind {kind!r}")
     if not LATENT_RANGE[0] <= d <= LATENT_RANGE[1]:
         raise ValueError(f"latent size must be {LATENT_RANGE[0]}..{LATENT_RANGE[1]}, got {d}")
@@ -144,6 +167,8 @@ class VAE:
         self.spec = architecture(self.config["kind"], self.latent_dim, self.config["hidden"])
         names = {layer["name"] for part in self.spec.values() for layer in part if "name" in layer}
         wanted = {f"{n}/{p}" for n in names for p in ("kernel", "bias")}
+        if self.config.get("prior", "standard") == "mixture":
+            wanted |= set(PRIOR_KEYS)
         missing = wanted - set(weights)
         if missing:
             raise ValueError(f"weights missing for {', '.join(sorted(missing)[:4])}")
@@ -152,6 +177,8 @@ class VAE:
             v.flags.writeable = False
             if not np.all(np.isfinite(v)):
                 raise ValueError(f"weights {k} contain NaN or infinite values")
+        # p(z): N(0, I), or the mixture learned inside the ELBO (genlib.vae_prior)
+        self.prior = prior_from_weights(self.config, self.weights)
         self.manifest = dict(manifest or {})
         self.warning = None
         self.path = None
@@ -174,8 +201,15 @@ class VAE:
 
     def describe(self) -> str:
         kind = "dense (tutorial)" if self.config["kind"] == "dense" else "convolutional"
+        kind = {"conv_wide": "wide convolutional"}.get(self.config["kind"], kind)
         beta = "" if self.beta == 1 else f", KL weight {self.beta:g}"
-        return f"{kind} VAE, {self.latent_dim}-D latent{beta}"
+        prior = "" if self.learned_prior is None else f", {self.prior.name} prior"
+        return f"{kind} VAE, {self.latent_dim}-D latent{beta}{prior}"
+
+    @property
+    def learned_prior(self):
+        """The prior learned inside the ELBO (a mixture), or None when p(z) is N(0, I)."""
+        return None if isinstance(self.prior, StandardNormal) else self.prior
 
     # -- forward passes
 
@@ -218,28 +252,46 @@ class VAE:
         """Decode the mean encoding of each image: (n, 28, 28) -> (n, 28, 28)."""
         return self.decode(self.encode(images)[0])
 
-    def sample(self, n_samples: int, rng=None) -> Samples:
-        """Decode ``n_samples`` draws of z ~ N(0, I): ``Samples(images (n, 28, 28), None)``."""
-        rng = np.random.default_rng(rng)
-        z = rng.standard_normal((check_n_samples(n_samples), self.latent_dim)).astype(np.float32)
+    def sample_latent(self, n_samples: int, rng=None, prior: str = "model") -> np.ndarray:
+        """``n_samples`` draws of z (n, latent_dim) float32 from the model's own prior
+        (``prior="model"``: the learned mixture if it has one) or from N(0, I) ("standard")."""
+        if prior not in ("model", "standard"):
+            raise ValueError(f"prior must be 'model' or 'standard', got {prior!r}")
+        n = check_n_samples(n_samples)
+        if prior == "standard":
+            return StandardNormal(self.latent_dim).sample(n, rng)
+        return self.prior.sample(n, rng)
+
+    def sample(self, n_samples: int, rng=None, prior: str = "model") -> Samples:
+        """Decode ``n_samples`` draws of z from the prior (see :meth:`sample_latent`):
+        ``Samples(images (n, 28, 28), None)``."""
+        z = self.sample_latent(n_samples, np.random.default_rng(rng), prior)
         return Samples(self.decode(z), None)  # decode is float32 in [0, 1] already
 
     def negative_elbo(self, images, n_samples: int = 1, rng=0) -> dict:
         """Mean negative ELBO in nats per digit: {"total", "recon", "kl"}, total = recon + kl.
 
         The reconstruction term E_q[-log p(x|z)] (Bernoulli cross-entropy summed over pixels)
-        is estimated with ``n_samples`` draws of z per digit; the KL term is exact.
+        is estimated with ``n_samples`` draws of z per digit; the KL term is exact for the
+        N(0, I) prior, and estimated from the same draws, E_q[log q(z|x) - log p(z)], for a
+        learned mixture prior (it has no closed form).
         """
         rng = np.random.default_rng(rng)
         x = _as_images(images).reshape(-1, 784)
         mean, logvar = self.encode(x.reshape(-1, 28, 28))
-        kl = 0.5 * np.sum(mean ** 2 + np.exp(logvar) - 1.0 - logvar, axis=1, dtype=np.float64)
+        exact = self.learned_prior is None
+        kl = (0.5 * np.sum(mean ** 2 + np.exp(logvar) - 1.0 - logvar, axis=1, dtype=np.float64)
+              if exact else np.zeros(len(x)))
         recon = np.zeros(len(x))
         for _ in range(int(n_samples)):
             z = mean + np.exp(0.5 * logvar) * rng.standard_normal(mean.shape).astype(np.float32)
             logits = self.decode_logits(z).astype(np.float64)
             recon += np.sum(nn.softplus(logits) - x * logits, axis=1)
+            if not exact:
+                kl += gaussian_log_prob(z, mean, logvar) - self.prior.log_prob(z)
         recon /= int(n_samples)
+        if not exact:
+            kl /= int(n_samples)
         return {"total": float(np.mean(recon + kl)), "recon": float(np.mean(recon)),
                 "kl": float(np.mean(kl))}
 
@@ -258,7 +310,7 @@ class VAE:
             z = mean + std * eps
             logits = self.decode_logits(z.astype(np.float32)).astype(np.float64)
             log_px = -np.sum(nn.softplus(logits) - x * logits, axis=1)
-            log_pz = -0.5 * np.sum(z ** 2 + np.log(2 * np.pi), axis=1)
+            log_pz = self.prior.log_prob(z)
             log_qz = -0.5 * np.sum(eps ** 2 + np.log(2 * np.pi) + logvar, axis=1)
             logw[i] = log_px + log_pz - log_qz
         m = logw.max(axis=0)

@@ -347,6 +347,10 @@ def cli(argv: list[str]) -> None:
     ap.add_argument("--source", default="sample",
                     help="MNIST source: sample, keras, auto or a file path (default: sample)")
     ap.add_argument("--max-steps", type=int, default=None, help="stop after N steps (tests)")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="wall-clock training time (then or at the preset's early stop)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from the output file's weights and history")
     ap.add_argument("--output", default=None,
                     help="weights .npz path (default: the shipped genlib/weights/vae_<preset>.npz)")
     ap.add_argument("--quiet", action="store_true")
@@ -356,6 +360,23 @@ def cli(argv: list[str]) -> None:
 
     mnist = load_mnist(args.source)
     output = Path(args.output) if args.output else shipped_path(args.preset)
+    if args.minutes is not None and args.minutes <= 0:
+        raise ValueError("--minutes must be positive")
+    if args.minutes is not None or args.resume or "val_fraction" in PRESETS[args.preset]:
+        # timed, resumable, early-stopped training (genlib.vae_best_train; the conv_best way)
+        if args.latent_dim is not None or args.beta is not None:
+            raise ValueError("--latent-dim and --beta cannot be combined with --minutes, "
+                             "--resume or the conv_best preset")
+        from genlib.vae_best_train import run
+
+        model = run(mnist, args.preset, output, args.minutes, args.epochs, args.seed,
+                    args.resume, args.max_steps, args.quiet)
+        elbo = model.manifest.get("test_negative_elbo")
+        print(f"saved {output} (+ .json): {model.describe()}, {model.manifest['epochs']} "
+              f"epochs in {model.manifest['train_seconds']:.1f} s, best at epoch "
+              f"{model.manifest.get('best_epoch')}" + (f", held-out -ELBO {elbo:.2f} nats"
+                                                       if elbo is not None else ""))
+        return
     last = {"epoch": 0}
 
     def report(p):
