@@ -236,9 +236,16 @@ def live_settings(settings: dict) -> dict:
 
 
 def _builder(preset: str, settings: dict, fresh: bool, images):
-    """What the training thread calls to make the trainer (TensorFlow loads there)."""
+    """What the training thread calls to make the trainer: the mlp's at once (it trains on
+    numpy until its TensorFlow side is built in the background), the dcgan's once TensorFlow
+    has loaded (numpy convolution backprop would be too slow to be worth it)."""
     def build():
-        GANTrainer = warmup.trainer_class("genlib.gan_train", "GANTrainer")
+        if preset == "mlp":
+            from genlib.gan_numpy_start import NumpyStartTrainer as GANTrainer
+
+            warmup.start()  # (already started when the page opened)
+        else:
+            GANTrainer = warmup.trainer_class("genlib.gan_train", "GANTrainer")
         # jit_later: the first steps run without XLA while XLA compiles (4x quicker to start)
         if fresh:
             trainer = GANTrainer(preset, images=images, jit_later=True, **settings)
@@ -247,6 +254,16 @@ def _builder(preset: str, settings: dict, fresh: bool, images):
                                       jit_later=True, **live_settings(settings))
         return trainer.warm_up()  # compile now (or find it compiled), not in the first slice
     return build
+
+
+def numpy_status(trainer) -> str:
+    """The status line of a trainer still on its numpy step (NumpyStartTrainer)."""
+    if trainer.tf_error:
+        return f"Training in numpy (TensorFlow could not be loaded: {trainer.tf_error})"
+    if not warmup.ready():
+        return ("Training in numpy while TensorFlow loads; TensorFlow takes over as soon as "
+                "it is ready")
+    return "Training in numpy while TensorFlow's training step is built (a moment)"
 
 
 class GANController:
@@ -308,6 +325,8 @@ class GANController:
             return "Compiling the training step..."
         if runner is None or not runner.running:
             return "Paused" if runner is not None else "Pretrained checkpoint (no training)"
+        if getattr(runner.trainer, "on_numpy", False):
+            return numpy_status(runner.trainer)
         if getattr(runner.trainer, "compiling", False):
             return "Training (without XLA while XLA compiles: about twice as fast soon)"
         return "Training"

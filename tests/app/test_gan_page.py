@@ -6,6 +6,7 @@ published by then: the tests re-run the page until the count moves, with a deadl
 
 import io
 import shutil
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -335,4 +336,46 @@ def test_the_page_shows_starting_and_a_status_line_until_the_trainer_runs(at):
         assert any("TensorFlow" in c.value or "Compiling" in c.value for c in at.caption)
     run_until_built(at)
     run_until_step_exceeds(at, 0)
-    assert any(c.value.endswith("Training") for c in at.caption)
+    assert any(c.value.startswith(":material/memory: Training") for c in at.caption)
+
+
+def until_on_tensorflow(trainer, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while trainer.on_numpy:
+        assert trainer.tf_error is None, trainer.tf_error
+        assert time.monotonic() < deadline, "TensorFlow never took over from numpy"
+        time.sleep(0.1)
+
+
+def test_play_trains_at_once_in_numpy_until_tensorflow_takes_over(at, monkeypatch):
+    """Issue 18: Play on the mlp trains at once on numpy while the trainer's TensorFlow side
+    is not built (held back here), and the status line says so; once it is built TensorFlow
+    takes over, the step count goes on from where numpy left it, and the line says Training."""
+    from genlib.gan_numpy_start import NumpyStartTrainer
+
+    gate = threading.Event()
+    build_tf = NumpyStartTrainer._build_tf
+
+    def held_back(self, images):
+        gate.wait(120)
+        build_tf(self, images)
+
+    monkeypatch.setattr(NumpyStartTrainer, "_build_tf", held_back)
+    try:
+        start = step_count(at)
+        at.button(key="gan_play").click().run()
+        run_until_built(at)
+        trainer = at.session_state["gan_live"].trainer
+        assert isinstance(trainer, NumpyStartTrainer) and trainer.on_numpy
+        on_numpy = run_until_step_exceeds(at, run_until_step_exceeds(at, start))
+        assert trainer.on_numpy
+        assert any("Training in numpy while TensorFlow" in c.value for c in at.caption), \
+            [c.value for c in at.caption]
+    finally:
+        gate.set()
+    until_on_tensorflow(trainer)
+    run_until_step_exceeds(at, on_numpy)
+    assert not at.exception and not at.error
+    status = [c.value for c in at.caption if c.value.startswith(":material/memory:")]
+    assert status and status[0].startswith(":material/memory: Training"), status
+    assert "numpy" not in status[0]
