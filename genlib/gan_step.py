@@ -13,7 +13,8 @@ import threading
 from genlib import gan, nn
 from genlib.gan import METRICS
 
-__all__ = ["CHUNK", "AdamState", "compiled", "compile_in_background"]
+__all__ = ["CHUNK", "AdamState", "compiled", "compile_in_background", "hinge_d_loss",
+           "hinge_g_loss", "r1_penalty", "ema_step"]
 
 CHUNK = 32  # steps per compiled call: amortises Python overhead, keeps a call under ~0.1 s
 
@@ -31,6 +32,39 @@ class AdamState:
 
     def state(self) -> dict:
         return {"lr": self.learning_rate, "t": self.iterations, "m": self.m, "v": self.v}
+
+
+# ----------------------------------------------------------------------------- best presets
+# What the best presets add (traced for them only: the seed-faithful presets' step is as it was).
+
+
+def hinge_d_loss(tf, real_out, fake_out):
+    """D's hinge loss: mean relu(1 - D(x)) + mean relu(1 + D(G(z))) (logits)."""
+    return (tf.reduce_mean(tf.nn.relu(1.0 - real_out))
+            + tf.reduce_mean(tf.nn.relu(1.0 + fake_out)))
+
+
+def hinge_g_loss(tf, fake_out):
+    """G's hinge loss: -mean D(G(z))."""
+    return -tf.reduce_mean(fake_out)
+
+
+def r1_penalty(tf, d_of, x, gamma):
+    """R1 (Mescheder et al. 2018): gamma/2 * mean over rows of |grad_x D(x)|^2, x real (n, k);
+    ``d_of(x)``: one logit per row. Differentiable in D's weights (a gradient of a gradient)."""
+    with tf.GradientTape() as inner:
+        inner.watch(x)
+        out = tf.reduce_sum(d_of(x))
+    g = inner.gradient(out, x)
+    return 0.5 * gamma * tf.reduce_mean(tf.reduce_sum(tf.square(g), axis=1))
+
+
+def ema_step(tf, averages, variables, ema, t):
+    """One moving-average update after G's step ``t`` (1, 2, ...): avg <- d avg + (1 - d) var,
+    d = min(ema, (1 + t) / (10 + t)), so early averages are not dragged to the initial G."""
+    decay = tf.minimum(tf.cast(ema, tf.float32), (1.0 + t) / (10.0 + t))
+    for avg, var in zip(averages, variables):
+        avg.assign(decay * avg + (1.0 - decay) * var)
 
 
 _compiled_lock = threading.Lock()
@@ -59,6 +93,7 @@ class Step:
         Dm = nn.build_keras(d_spec, (784 * pack,), "discriminator", seed=0)
         packed = 784 * pack
         tanh = output == "tanh"
+        best = preset in gan.BEST  # EMA of G, R1 and the hinge loss: traced for these only
 
         def gen(g, z, training):
             return G.stateless_call(g, [], z, training=training)[0]
@@ -87,15 +122,28 @@ class Step:
                 + tf.reduce_mean(tf.nn.softplus(fake_out)))
             ls = 0.5 * (tf.reduce_mean(tf.square(real_out - target))
                         + tf.reduce_mean(tf.square(fake_out)))
+            if best:  # s["hinge"] 1.0: the hinge loss instead
+                return ((1.0 - s["hinge"]) * ((1.0 - s["ls"]) * ns + s["ls"] * ls)
+                        + s["hinge"] * hinge_d_loss(tf, real_out, fake_out))
             return (1.0 - s["ls"]) * ns + s["ls"] * ls
 
         def g_loss_of(s, fake_out):
             ns = tf.reduce_mean(tf.nn.softplus(-fake_out))  # non-saturating: -log D(G(z))
             ls = 0.5 * tf.reduce_mean(tf.square(fake_out - 1.0))
+            if best:
+                return ((1.0 - s["hinge"]) * ((1.0 - s["ls"]) * ns + s["ls"] * ls)
+                        + s["hinge"] * hinge_g_loss(tf, fake_out))
             return (1.0 - s["ls"]) * ns + s["ls"] * ls
 
         def score(s, out):  # "D's belief that it is real", for the charts
             return tf.reduce_mean((1.0 - s["ls"]) * tf.sigmoid(out) + s["ls"] * out)
+
+        def r1(s, x):
+            return r1_penalty(tf, lambda v: D(s["d"], v, True), tf.reshape(x, [-1, packed]),
+                              s["r1"])
+
+        def ema_update(s):
+            ema_step(tf, s["g_ema"], s["g"], s["ema"], s["opt_g"]["t"])
 
         def adam(opt, variables, grads, beta_2=0.999, eps=1e-7):  # as keras.optimizers.Adam
             t = opt["t"].assign_add(1.0)
@@ -122,6 +170,9 @@ class Step:
                         real_out = D(s["d"], x, True)
                         fake_out = D(s["d"], gen(s["g"], z, True), True)
                         d_loss = d_losses(s, real_out, fake_out)
+                        if best:  # skipped at r1 = 0 (a second backward pass through D)
+                            d_loss += tf.cond(s["r1"] > 0.0, lambda x=x: r1(s, x),
+                                              lambda: tf.constant(0.0))
                     adam(s["opt_d"], s["d"], tape.gradient(d_loss, s["d"]))
                     d_real = score(s, real_out)
                 z = draw(s, "normal", [batch, latent])
@@ -130,6 +181,8 @@ class Step:
                     fake_out = D(s["d"], gen(s["g"], z, True), True)
                     g_loss = g_loss_of(s, fake_out)
                 adam(s["opt_g"], s["g"], tape.gradient(g_loss, s["g"]))
+                if best:
+                    ema_update(s)
                 row = tf.stack([d_loss, g_loss, d_real, score(s, fake_out)])
                 out = tf.tensor_scatter_nd_update(out, [[i]], [row])
                 i += 1

@@ -126,7 +126,7 @@ class GANTrainer(gan.Sampler):
         self.seed = gan.check_seed(seed)
         self.settings = gan.validate_settings(preset, **settings)
         # XLA speeds the dense preset up; on CPU it makes the convolutions ~100x slower
-        self.jit = (preset == "mlp") if jit is None else bool(jit)
+        self.jit = (gan.base_preset(preset) == "mlp") if jit is None else bool(jit)
         if images is None:
             from genlib.data import load_mnist
 
@@ -171,6 +171,13 @@ class GANTrainer(gan.Sampler):
         self._d_steps = tf.Variable(self.settings["d_steps"], dtype=tf.int32, trainable=False)
         self._ls = tf.Variable(0.0, dtype=tf.float32, trainable=False)  # 1.0: least squares
         self._smooth = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+        self.best = self.preset in gan.BEST
+        if self.best:  # G's moving average (what samples come from), R1's gamma, hinge on/off
+            self._g_ema = [tf.Variable(v.value, trainable=False)
+                           for v in self.G.trainable_variables]
+            self._ema = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+            self._r1 = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+            self._hinge = tf.Variable(0.0, dtype=tf.float32, trainable=False)
         self.opt_g = AdamState(tf, [v.value for v in self.G.trainable_variables],
                            self.settings["lr_g"])
         self.opt_d = AdamState(tf, [v.value for v in self.D.trainable_variables],
@@ -190,6 +197,10 @@ class GANTrainer(gan.Sampler):
         self._d_steps.assign(new["d_steps"])
         self._ls.assign(1.0 if new["loss"] == "least-squares" else 0.0)
         self._smooth.assign(new["label_smoothing"])
+        if self.best:
+            self._ema.assign(new["ema"])
+            self._r1.assign(new["r1"])
+            self._hinge.assign(1.0 if new["loss"] == "hinge" else 0.0)
 
     def _key(self, batch: int | None = None) -> tuple:
         s = self.settings
@@ -203,7 +214,9 @@ class GANTrainer(gan.Sampler):
                 "opt_g": self.opt_g.state(), "opt_d": self.opt_d.state(),
                 "data": self._data, "n_data": self._n_data, "noise": self._noise,
                 "d_steps": self._d_steps,
-                "ls": self._ls, "smooth": self._smooth}
+                "ls": self._ls, "smooth": self._smooth,
+                **({"g_ema": self._g_ema, "ema": self._ema, "r1": self._r1,
+                    "hinge": self._hinge} if self.best else {})}
 
     def _compiled(self) -> gan_step.Step:
         """The shared step to call now: XLA's, unless ``jit_later`` and it is still compiling."""
@@ -273,7 +286,7 @@ class GANTrainer(gan.Sampler):
         """Drop the networks, optimizer state and data (a closed session's trainer): the
         memory goes back at once even if something still holds this object."""
         for name in ("G", "D", "opt_g", "opt_d", "_data", "_n_data", "_noise", "_d_steps", "_ls",
-                     "_smooth"):
+                     "_smooth", "_g_ema", "_ema", "_r1", "_hinge"):
             self.__dict__.pop(name, None)
         self.closed = True
 
@@ -295,7 +308,21 @@ class GANTrainer(gan.Sampler):
 
     def _generate(self, z: np.ndarray) -> np.ndarray:
         fn = compiled(*self._key()).decode
-        return fn([v.value for v in self.G.trainable_variables], self._tf.constant(z)).numpy()
+        return fn(self._sampled_g(), self._tf.constant(z)).numpy()
+
+    def _sampled_g(self) -> list:
+        """The generator weights samples come from: the moving average for a best preset."""
+        if self.best:
+            return list(self._g_ema)
+        return [v.value for v in self.G.trainable_variables]
+
+    def _g_layer_vars(self):
+        """(layer name, kind, trained variable, sampled variable) of every generator weight."""
+        index = {id(v): i for i, v in enumerate(self.G.trainable_variables)}
+        sampled = self._g_ema if self.best else self.G.trainable_variables
+        for layer in self.G.layers:
+            for var, kind in zip(layer.weights, ("kernel", "bias")):
+                yield layer.name, kind, var, sampled[index[id(var)]]
 
     def snapshot(self) -> dict:
         """Numpy-only state for display.
@@ -316,6 +343,10 @@ class GANTrainer(gan.Sampler):
         for prefix, model, spec in (("g", self.G, self.generator_spec),
                                     ("d", self.D, self.discriminator_spec)):
             out.update({f"{prefix}/{k}": v for k, v in nn.keras_weights(model, spec).items()})
+        if self.best:  # g/: the moving average (sampled); g_raw/: the trained G (to resume)
+            for name, kind, _var, avg in self._g_layer_vars():
+                out[f"g_raw/{name}/{kind}"] = out[f"g/{name}/{kind}"]
+                out[f"g/{name}/{kind}"] = np.asarray(avg.numpy(), np.float32)
         return out
 
     def _set_weights(self, weights: dict) -> None:
@@ -326,6 +357,12 @@ class GANTrainer(gan.Sampler):
                     if key not in weights or tuple(weights[key].shape) != tuple(var.shape):
                         raise ValueError(f"weights for {key} are missing or have the wrong shape")
                     var.assign(weights[key])
+        if self.best:  # the moving average from g/, the trained G from g_raw/ when saved
+            for name, kind, var, avg in self._g_layer_vars():
+                avg.assign(weights[f"g/{name}/{kind}"])
+                raw = weights.get(f"g_raw/{name}/{kind}")
+                if raw is not None and tuple(raw.shape) == tuple(var.shape):
+                    var.assign(raw)
 
     # -- saving
 
@@ -364,6 +401,7 @@ class GANTrainer(gan.Sampler):
         except (KeyError, TypeError) as e:
             raise ValueError(f"{path}: incomplete GAN checkpoint ({e})") from e
         trainer.step = int(manifest["step"])
+        trainer.saved_seconds = float(manifest.get("train_seconds", 0.0))  # for --resume
         trainer.fixed_z = arrays["fixed_z"]
         hist = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("history/")}
         trainer.history = _History.from_dict(hist)
@@ -398,16 +436,40 @@ def cli(argv: list[str]) -> None:
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
     p.add_argument("--out", default=None, help="checkpoint path (.npz); default: "
                    "genlib/weights/gan_<preset>.npz for the sample, else the user cache")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint at --out (its weights, step, history; "
+                        "settings given here override the saved ones)")
+    p.add_argument("--save-every", type=float, default=5.0,
+                   help="minutes between checkpoints while training (0: only at the end)")
     args = p.parse_args(argv)
     settings = {k: getattr(args, k) for k in RANGES if getattr(args, k) is not None}
     mnist = load_mnist(args.source)
     out = Path(args.out) if args.out else (
         gan.shipped_checkpoint_path(args.preset) if mnist.kind == "sample"
         else gan.user_checkpoint_path(args.preset, mnist.kind))
-    trainer = GANTrainer(args.preset, args.seed, images=mnist.train.images, **settings)
+    if args.resume:
+        trainer = GANTrainer.load(out, images=mnist.train.images, **settings)
+        if trainer.preset != args.preset:
+            raise SystemExit(f"{out} holds the {trainer.preset} preset, not {args.preset}")
+        print(f"resuming the {args.preset} GAN from {out} at step {trainer.step:,}")
+    else:
+        trainer = GANTrainer(args.preset, args.seed, images=mnist.train.images, **settings)
     print(f"training the {args.preset} GAN on {len(mnist.train):,} digits of {mnist.source}")
+    judge, judge_name = gan.load_judge(mnist.train.images, mnist.train.labels)
+    earlier = 0.0 if not args.resume else trainer.saved_seconds
+
+    def save(seconds: float) -> np.ndarray:
+        shares = gan.digit_shares(judge.predict(trainer.sample(1000, rng=args.seed).images))
+        trainer.save(out, data_source=mnist.source, data_kind=mnist.kind,
+                     train_seconds=round(earlier + seconds, 1),
+                     steps_per_second=round(trainer.step / max(earlier + seconds, 1e-9)),
+                     digit_shares=[round(float(s), 4) for s in shares], judge=judge_name,
+                     date=_dt.date.today().isoformat())
+        return shares
+
     t0 = time.perf_counter()
     deadline = t0 + args.minutes * 60
+    next_save = t0 + args.save_every * 60 if args.save_every > 0 else float("inf")
     while True:
         if args.steps is not None:
             left = args.steps - trainer.step
@@ -422,13 +484,12 @@ def cli(argv: list[str]) -> None:
             print(f"step {trainer.step:>7}  D loss {m['d_loss'].mean():.3f}  "
                   f"G loss {m['g_loss'].mean():.3f}  D(x) {m['d_real'].mean():.2f}  "
                   f"D(G(z)) {m['d_fake'].mean():.2f}", flush=True)
+        if time.perf_counter() >= next_save:  # atomic: an interrupted run keeps the last one
+            save(time.perf_counter() - t0)
+            print(f"checkpoint at step {trainer.step:,}: {out}", flush=True)
+            next_save = time.perf_counter() + args.save_every * 60
     seconds = time.perf_counter() - t0
-    judge, judge_name = gan.load_judge(mnist.train.images, mnist.train.labels)
-    shares = gan.digit_shares(judge.predict(trainer.sample(1000, rng=args.seed).images))
-    trainer.save(out, data_source=mnist.source, data_kind=mnist.kind,
-                 train_seconds=round(seconds, 1), steps_per_second=round(trainer.step / seconds),
-                 digit_shares=[round(float(s), 4) for s in shares], judge=judge_name,
-                 date=_dt.date.today().isoformat())
+    shares = save(seconds)
     print(f"{trainer.step:,} steps in {seconds:.0f} s; smallest digit share "
           f"{shares.min():.1%} ({judge_name}); saved {out}")
 

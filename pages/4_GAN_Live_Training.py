@@ -14,7 +14,8 @@ TICK_S = 0.45  # grid refresh period while playing (a little over 2 per second)
 CHART_S = 4.0  # chart refresh period while playing
 SPEEDS = {"Slow motion: 2 steps/s": 2, "20 steps/s": 20, "200 steps/s": 200, "Full speed": None}
 LRS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2]
-PRESET_LABELS = {"mlp": "MLP (fast)", "dcgan": "DCGAN (conv)"}
+PRESET_LABELS = {"mlp": "MLP (fast)", "dcgan": "DCGAN (conv)", "mlp_best": "MLP, best (EMA)",
+                 "dcgan_best": "DCGAN, best (EMA)"}
 GRID_CSS = "<style>.st-key-gan_grid_box img { image-rendering: pixelated; }</style>"
 # On a phone the columns stack: the controls row would fill the first screen with full-width
 # buttons. Put the grid (the picture this page is about) first, then the controls, then the
@@ -46,10 +47,14 @@ def settings_ui(preset: str) -> dict:
         batch = st.select_slider("Batch size", [16, 32, 64, 128, 256], d["batch_size"],
                                  key="gan_batch")
         d_steps = st.slider("D steps per G step", 1, 5, d["d_steps"], key="gan_d_steps")
-        loss = st.radio("Loss", gan.LOSSES, gan.LOSSES.index(d["loss"]), key="gan_loss",
-                        horizontal=True,
+        best = preset in gan.BEST  # hinge is offered for the best presets only
+        losses = gan.RANGES["loss"] if best else gan.LOSSES
+        loss = st.radio("Loss", losses, losses.index(d["loss"]),
+                        key="gan_loss_best" if best else "gan_loss", horizontal=True,
                         help="Non-saturating: G maximises log D(G(z)). Least squares (LSGAN): "
-                             "D's score is pushed to 1 on real digits and 0 on fakes.")
+                             "D's score is pushed to 1 on real digits and 0 on fakes. "
+                             "Hinge (best presets): D pushes real scores above 1 and fake "
+                             "ones below -1.")
         smooth = st.slider("Label smoothing (real target 1 - s)", 0.0, 0.3,
                            d["label_smoothing"], 0.05, key="gan_smooth")
         st.caption("Applied at **Reset**:")
@@ -58,7 +63,8 @@ def settings_ui(preset: str) -> dict:
         output = st.radio("Generator output", gan.OUTPUTS, gan.OUTPUTS.index(d["output"]),
                           key="gan_output", horizontal=True)
         pack = st.radio("D judges images in packs of", [1, 2, 4], [1, 2, 4].index(d["pack"]),
-                        key=f"gan_pack_{preset}", horizontal=True, disabled=preset != "mlp",
+                        key=f"gan_pack_{preset}", horizontal=True,
+                        disabled=gan.base_preset(preset) != "mlp",
                         help="PacGAN: D scores a pack of images at once, so a generator that "
                              "keeps drawing the same few digits is easy to catch. 1 = the "
                              "classic GAN (mlp preset only).")
@@ -171,7 +177,7 @@ def rate_note(rate: float) -> None:
     """Say when training is too slow to watch, and what is practical on this machine."""
     if ctl.state != "playing" or not 0 < rate < control.SLOW_RATE:
         return
-    if ctl.model.preset == "dcgan":
+    if gan.base_preset(ctl.model.preset) == "dcgan":
         tip = ("The DCGAN's convolutions are heavy for a CPU: the **MLP (fast)** preset "
                "trains 10-50x faster here, or lower the batch size to 32.")
     else:
