@@ -107,8 +107,13 @@ class Step:
             if kind == "normal":  # XLA's own normal (and float uniform) stream differs from
                 # TensorFlow's; integer draws agree, so both make the same normals from them
                 bits = tf.random.stateless_uniform(shape, seed, 0, 1 << 24, dtype=tf.int32)
-                u = (tf.cast(bits, tf.float32) + 0.5) * (2.0 / (1 << 24)) - 1.0
-                return tf.sqrt(2.0) * tf.math.erfinv(u)
+                # u = (bits + 0.5) / 2**23 - 1, exact in float32 (genlib.gan_numpy_step does
+                # the same): bits + 0.5 rounded 2**24 - 0.5 up to 2**24, u to 1.0 and the
+                # normal to inf (once in 2**24 draws, every ~2,000 steps; G's output NaN)
+                u = (tf.cast(bits, tf.float32) - (2.0**23 - 0.5)) * 2.0**-23
+                # TensorFlow's CPU erfinv (not XLA's) loses the upper tail in float32 (steps
+                # of 0.05 above 3.4, inf at 1 - 2**-24); its lower tail is exact: use that
+                return tf.sqrt(2.0) * -tf.sign(u) * tf.math.erfinv(-tf.abs(u))
             return tf.random.stateless_uniform(shape, seed, 0, s["n_data"], dtype=tf.int32)
 
         def real_batch(s):

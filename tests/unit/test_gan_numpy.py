@@ -12,8 +12,10 @@ from genlib import gan
 from genlib.data import load_mnist
 from genlib.gan_numpy_step import (
     NumpyStep,
+    erfinv,
     glorot_weights,
     keras_glorot_uniform,
+    normals_from_bits,
     stateless_normal,
     stateless_uniform_int,
 )
@@ -56,13 +58,48 @@ def test_normals_match_the_tensorflow_steps_recipe():
     and looks standard normal."""
     seed = tf.constant([3, 11], tf.int64)
     bits = tf.random.stateless_uniform([64, 64], seed, 0, 1 << 24, dtype=tf.int32)
-    u = (tf.cast(bits, tf.float32) + 0.5) * (2.0 / (1 << 24)) - 1.0
-    want = (tf.sqrt(2.0) * tf.math.erfinv(u)).numpy()
+    u = (tf.cast(bits, tf.float32) - (2.0**23 - 0.5)) * 2.0**-23  # as in gan_step's draw
+    want = (tf.sqrt(2.0) * -tf.sign(u) * tf.math.erfinv(-tf.abs(u))).numpy()
     got = stateless_normal([64, 64], (3, 11))
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     many = stateless_normal([200_000], (1, 2))
     assert abs(many.mean()) < 0.01 and abs(many.std() - 1) < 0.01
+
+
+def test_erfinv_matches_scipy_and_every_24_bit_draw_gives_a_finite_normal():
+    """The numpy erfinv is scipy's to 2e-7 relative; the extreme integers (0, 2**24 - 1) give
+    finite, opposite normals ((bits + 0.5) / 2**23 - 1 in float32 rounded the top one to 1.0:
+    an infinite normal once in 2**24 draws)."""
+    from scipy.special import erfinv as reference
+
+    x = np.linspace(-0.9999999, 0.9999999, 100_001)
+    np.testing.assert_allclose(erfinv(x), reference(x), rtol=2e-7, atol=1e-12)
+    ends = normals_from_bits(np.array([0, 1, (1 << 24) - 2, (1 << 24) - 1]))
+    assert np.all(np.isfinite(ends)) and ends[0] == -ends[-1] and ends[1] == -ends[-2]
+    np.testing.assert_allclose(ends[-1], np.sqrt(2) * reference(1 - 2.0**-24), rtol=1e-6)
+
+
+def test_a_draw_of_the_top_integer_trains_finite_in_both_steps(digits):
+    """The noise pair (0, 7148) draws 2**24 - 1 among its 64 x 64 integers: its normal was
+    inf in the TensorFlow step ((bits + 0.5) rounded to 2**24 in float32, and TensorFlow's
+    CPU erfinv is inf at 1 - 2**-24 too), and a step NaN. Now both steps give finite,
+    equal metrics and weights."""
+    assert (stateless_uniform_int([64, 64], (0, 7148), 0, 1 << 24) == (1 << 24) - 1).any()
+    s = gan.validate_settings("mlp")
+    g_spec, d_spec = gan.architecture("mlp", 64, s["output"])
+    g, d = glorot_weights(g_spec, 64, 0), glorot_weights(d_spec, 784 * s["pack"], 1)
+    data = np.zeros((4096, 784), np.uint8)
+    data[:500] = (digits.images[:500].reshape(-1, 784) * 255 + 0.5).astype(np.uint8)
+    mine = NumpyStep(g, d, data, 500, [0, 7147], s)  # index draw at 7147, fakes' noise at 7148
+    got = mine.run(2)
+    state, _, _ = _tf_state(g, d, data, 500, [0, 7147], s)
+    step = gan_step.Step("mlp", 64, s["output"], s["pack"], 64, False)
+    want = step.run(state, tf.constant(2)).numpy()[:2]
+    assert np.all(np.isfinite(got)) and np.all(np.isfinite(want))
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+    for a, b in zip(mine.g + mine.d, state["g"] + state["d"]):
+        np.testing.assert_allclose(a, b.numpy(), atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("seed,shape", [(0, (64, 256)), (303, (256, 784)),
