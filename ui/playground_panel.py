@@ -89,7 +89,17 @@ def label(choice: dict) -> str:
     return pm.MODELS[m].split(" (")[0]
 
 
-@st.cache_data(max_entries=48, show_spinner="Fitting...")
+def fit_message(model: str, param, n_train: int) -> str:
+    """What a closed-form fit is doing, for its spinner (shown when it takes over 0.5 s)."""
+    if model == "gmm":
+        return (f"Fitting {param} Gaussians to {n_train:,} points by EM (every step weighs "
+                f"each point against each component: {param * n_train:,} pairs)...")
+    if model == "kde":
+        return f"Placing a kernel on each of {n_train:,} points and painting the density..."
+    return "Fitting the Gaussian..."
+
+
+@st.cache_data(max_entries=48, show_spinner=False)  # show() names the fit in its spinner
 def closed_form(data_key: tuple, model: str, param) -> dict:
     """Fit, sample, classify, score held-out points and paint the density: one cached dict."""
     with nn.single_threaded():  # small products: BLAS threads cost more than they save
@@ -108,7 +118,7 @@ def _closed_form(points, data_key: tuple, model: str, param) -> dict:
     return {"row": row, "samples": samples, "heat": heat}
 
 
-@st.cache_data(max_entries=64)
+@st.cache_data(max_entries=64, show_spinner="Fitting the table's models...")
 def closed_row(data_key: tuple, model: str, param) -> dict:
     """Only the table row of :func:`closed_form` (what the table needs, cheap to unpickle)."""
     return closed_form(data_key, model, param)["row"]
@@ -142,7 +152,8 @@ def show(choice: dict, data_key: tuple, points: pdata.PointSet) -> dict | None:
     """Draw a panel; return its A / B / C row (None for a neural model not trained yet)."""
     slot, model = choice["slot"], choice["model"]
     if model not in pm.NEURAL:
-        r = closed_form(data_key, model, _param(choice))
+        with st.spinner(fit_message(model, _param(choice), len(points.train))):
+            r = closed_form(data_key, model, _param(choice))
         heat = st.toggle("Density heat map", True, key=f"pg_heat_{slot}")
         c = view.samples_canvas(points, r["samples"], r["row"]["_labels"],
                                 r["heat"] / 255.0 if heat else None)
