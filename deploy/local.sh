@@ -8,7 +8,9 @@
 # `genlab_route` (a random id) and hashes on it (`hash $route consistent`), because media files
 # and uploads are plain HTTP requests that must reach the replica holding the session.
 # Websockets get the upgrade headers and an hour of read timeout. If a replica dies, its
-# browsers' next connection hashes to a live one (the page reconnects and runs again there).
+# browsers' requests go on to the next live replica on the hash ring (one for each route, so
+# a session's websocket and media stay together); the page reconnects, runs again there and
+# says so (ui/reconnect.py). A dead replica is not restarted here.
 #
 # Environment: GENLAB_MAX_TRAINERS (GANs training at once per replica, default 4 here),
 # PYTHON (default: the clone's .venv/bin/python, else python3), NGINX (default /usr/sbin/nginx).
@@ -106,7 +108,12 @@ $SERVERS    }
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
             proxy_read_timeout 3600s;
             proxy_send_timeout 3600s;
+            # a dead replica: the request (websocket upgrade, health probe, media) goes on to
+            # the next live one on the hash ring, the same one for every request of a route;
+            # a hung one is given up on after 5 s, not nginx's default 60
+            proxy_connect_timeout 5s;
             proxy_next_upstream error timeout http_502 http_503;
+            proxy_next_upstream_tries 3;
             add_header Set-Cookie \$route_cookie always;
             add_header X-GenLab-Replica \$upstream_addr always;
         }

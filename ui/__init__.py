@@ -85,13 +85,14 @@ def setup_page(title: str, icon: str = ":material/scatter_plot:",
     Returns the dataset in use; a page that uses no digits passes ``dataset=False`` and gets
     None (no MNIST choice in its sidebar).
     """
-    from ui import talk, tour  # here, not at the top: both import this package
+    from ui import reconnect, talk, tour  # here: talk and tour import this package
 
     presenting = talk.read_link()
     st.set_page_config(page_title=f"{title} · GenLab", page_icon=icon, layout="wide",
                        initial_sidebar_state="collapsed" if presenting else "auto")
     talk.inject_css()
     navigation_sidebar()
+    reconnect.notice()  # the page came back on another replica: say what was lost
     tour.show()
     return dataset_sidebar() if dataset else None
 

