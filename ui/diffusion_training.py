@@ -6,7 +6,9 @@ was opened) for a number of steps chosen on the page; a fragment refreshes the p
 and the fixed-noise grid (one digit per class, the same noise every time) once a second.
 Cancel stops and saves nothing; at the goal the EMA weights are saved, atomically, to the
 user's cache folder (``genlib.diffusion_train.user_weights_path``), never over the shipped
-file, and the page can then sample with them.
+file, and the page can then sample with them. The training counts against the server's cap
+on live trainers (:mod:`ui.trainer_cap`, shared with the GAN and Playground pages): past it,
+Train says so and the other tabs keep sampling.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import ui
 from genlib import diffusion as df
 from genlib.live import LiveTraining
 from ui import diffusion_view as dv
-from ui import warmup
+from ui import trainer_cap, warmup
 from ui.gan_controller import session_alive
 
 STARTS = {"continue": "Continue the shipped model", "restart": "Restart from scratch",
@@ -76,9 +78,14 @@ def _builder(preset: str, how: str, n_steps: int, seed: int, mnist):
 def _start(preset: str, mnist) -> None:
     ss = st.session_state
     _stop()
-    runner = LiveTraining(build=_builder(preset, ss["df_t_start"], int(ss["df_t_steps"]),
-                                         int(ss["df_t_seed"]), mnist),
-                          slice_s=0.2, publish_s=REFRESH_S, idle_s=120)
+    runner = trainer_cap.claim(lambda: LiveTraining(  # one cap with the GAN and Playground
+        build=_builder(preset, ss["df_t_start"], int(ss["df_t_steps"]), int(ss["df_t_seed"]),
+                       mnist), slice_s=0.2, publish_s=REFRESH_S, idle_s=120))
+    if runner is None:
+        ss["df_t_capped"] = trainer_cap.refusal(
+            "training cannot start now; every other tab keeps sampling with the shipped "
+            "model (or your last saved training)")
+        return
     runner.play(alive=session_alive())
     ss["df_runner"], ss["df_t_message"] = runner, None
 
@@ -109,6 +116,9 @@ def training_ui(preset: str, mnist) -> None:
     message = ss.get("df_t_message")
     if message:
         st.info(message, icon=":material/info:")
+    capped = ss.pop("df_t_capped", None)  # Train was refused: the server's trainers are full
+    if capped:
+        st.warning(capped, icon=":material/group:")
     runner: LiveTraining | None = ss.get("df_runner")
     settings_ui(preset, mnist, running=runner is not None)  # drawn always: keeps its values
     if runner is not None:

@@ -6,6 +6,8 @@ trainer being built in the training thread, the click kept), ``playing``, ``paus
 A panel's trainer belongs to one (family, dataset, seed): changing any of them starts
 afresh (the old one is released). Buttons only set flags in session state (callbacks run
 before the script); :meth:`PanelLive.sync` carries them out, as the GAN page does.
+Every trainer counts against the server's cap (:mod:`ui.trainer_cap`, with the GAN and
+Diffusion pages'): past it, Play and Step say so and the panel keeps its training points.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import streamlit as st
 
 from genlib.live import LiveTraining
-from ui import warmup
+from ui import trainer_cap, warmup
 
 S = st.session_state
 STEP_N = 100  # steps per Step click
@@ -34,8 +36,23 @@ def session_alive():
 # ----------------------------------------------------------------------------- callbacks
 
 
+def refused(slot: str) -> bool:
+    """A click asking for a trainer the panel does not hold while the server holds
+    ``trainer_cap.max_trainers()`` already (the GAN and Diffusion pages' count too). Checked
+    in the callbacks, so the buttons drawn next match; :meth:`PanelLive.sync` checks again
+    under the cap's lock."""
+    held = S.get(f"pg_live_{slot}")
+    if held is not None and not held[1].released and not held[1].failed:
+        return False
+    if trainer_cap.active_trainers() < trainer_cap.max_trainers():
+        return False
+    S[f"pg_capped_{slot}"] = True  # said by the next run (PanelLive.sync)
+    return True
+
+
 def play(slot: str) -> None:
-    S[f"pg_playing_{slot}"] = True
+    if not refused(slot):
+        S[f"pg_playing_{slot}"] = True
 
 
 def pause(slot: str) -> None:
@@ -47,7 +64,8 @@ def pause(slot: str) -> None:
 
 def step(slot: str) -> None:
     pause(slot)
-    S[f"pg_pending_{slot}"] = S.get(f"pg_pending_{slot}", 0) + STEP_N
+    if not refused(slot):
+        S[f"pg_pending_{slot}"] = S.get(f"pg_pending_{slot}", 0) + STEP_N
 
 
 def reset(slot: str) -> None:
@@ -121,9 +139,18 @@ class PanelLive:
     def sync(self) -> None:
         """Carry out Play / Step asked for, and the learning rate shown."""
         pending = S.pop(f"pg_pending_{self.slot}", 0)
+        capped = S.pop(f"pg_capped_{self.slot}", False)
         if (self.playing or pending) and self.runner is None:
-            self.runner = self._make()
-            S[f"pg_live_{self.slot}"] = (self.key, self.runner)
+            self.runner = trainer_cap.claim(self._make)  # one cap with the GAN and Diffusion
+            if self.runner is None:
+                S[f"pg_playing_{self.slot}"], capped = False, True
+            else:
+                S[f"pg_live_{self.slot}"] = (self.key, self.runner)
+        if capped:
+            st.warning(trainer_cap.refusal(
+                "this panel cannot train now: it shows the training points, and the "
+                "Gaussian, mixture and KDE models (no trainer needed) still work"),
+                icon=":material/group:")
         r = self.runner
         if r is None:
             return
