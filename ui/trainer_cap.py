@@ -95,8 +95,11 @@ def watch() -> None:
 def refusal(instead: str) -> str:
     """The message for a refused trainer: what happened, the limit, what the user gets
     ``instead``, and when to try again."""
-    held = active_trainers()
+    held, cap = active_trainers(), max_trainers()
+    if cap == 0:
+        return (f"**Training is turned off on this server** ({MAX_TRAINERS_ENV}=0), so "
+                f"{instead}.")
     return (f"**This server is training {held} model{'s' if held != 1 else ''} already**, "
-            f"its limit ({MAX_TRAINERS_ENV}={max_trainers()}, counted over the GAN, "
-            f"Playground and Diffusion pages), so {instead}. Try again in a minute: a place "
-            "frees when a training tab closes or goes back to its pretrained model.")
+            f"its limit ({MAX_TRAINERS_ENV}={cap}, counted over the GAN, Playground and "
+            f"Diffusion pages), so {instead}. Try again in a minute: a place frees when a "
+            "training tab closes or goes back to its pretrained model.")
