@@ -148,7 +148,7 @@ class Step:
                               s["r1"])
 
         def ema_update(s):
-            ema_step(tf, s["g_ema"], s["g"], s["ema"], s["opt_g"]["t"])
+            ema_step(tf, s["g_ema"], s["g"], s["ema"], s["ema_t"].assign_add(1.0))
 
         def adam(opt, variables, grads, beta_2=0.999, eps=1e-7):  # as keras.optimizers.Adam
             t = opt["t"].assign_add(1.0)

@@ -1,26 +1,24 @@
-"""Train the GAN of :mod:`genlib.gan` with Keras, a few steps at a time, and its CLI.
+"""Train the GAN of :mod:`genlib.gan` with Keras, a few steps at a time.
 
 :class:`GANTrainer` builds the generator and the discriminator from the specs of
 :func:`genlib.gan.architecture` with :func:`genlib.nn.build_keras`, and runs a chunk of steps
 per ``tf.function`` call (XLA-compiled for the mlp). It follows the trainer protocol
 (``train`` / ``train_for`` / ``snapshot``, what :class:`genlib.live.LiveTraining` drives),
 samples like :class:`genlib.gan.GAN`, and saves checkpoints that ``GAN.load`` reads without
-TensorFlow. ``python -m genlib.train gan --help`` trains one from the command line.
+TensorFlow. ``python -m genlib.train gan --help`` (:mod:`genlib.gan_cli`) trains one.
 
 TensorFlow is imported when a trainer is built, not when this module is imported.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime as _dt
 import time
 from pathlib import Path
 
 import numpy as np
 
 from genlib import checkpoints, gan, gan_step, nn
-from genlib.gan import ARCHITECTURE, METRICS, N_FIXED, PRESETS, RANGES
+from genlib.gan import ARCHITECTURE, METRICS, N_FIXED
 from genlib.gan_step import CHUNK, AdamState, compile_in_background, compiled
 
 __all__ = ["GANTrainer", "precompile", "cli"]
@@ -178,6 +176,8 @@ class GANTrainer(gan.Sampler):
             self._ema = tf.Variable(0.0, dtype=tf.float32, trainable=False)
             self._r1 = tf.Variable(0.0, dtype=tf.float32, trainable=False)
             self._hinge = tf.Variable(0.0, dtype=tf.float32, trainable=False)
+            # G steps the average has seen (its warm-up), kept across --resume unlike Adam's
+            self._ema_t = tf.Variable(0.0, dtype=tf.float32, trainable=False)
         self.opt_g = AdamState(tf, [v.value for v in self.G.trainable_variables],
                            self.settings["lr_g"])
         self.opt_d = AdamState(tf, [v.value for v in self.D.trainable_variables],
@@ -216,7 +216,7 @@ class GANTrainer(gan.Sampler):
                 "d_steps": self._d_steps,
                 "ls": self._ls, "smooth": self._smooth,
                 **({"g_ema": self._g_ema, "ema": self._ema, "r1": self._r1,
-                    "hinge": self._hinge} if self.best else {})}
+                    "hinge": self._hinge, "ema_t": self._ema_t} if self.best else {})}
 
     def _compiled(self) -> gan_step.Step:
         """The shared step to call now: XLA's, unless ``jit_later`` and it is still compiling."""
@@ -286,7 +286,7 @@ class GANTrainer(gan.Sampler):
         """Drop the networks, optimizer state and data (a closed session's trainer): the
         memory goes back at once even if something still holds this object."""
         for name in ("G", "D", "opt_g", "opt_d", "_data", "_n_data", "_noise", "_d_steps", "_ls",
-                     "_smooth", "_g_ema", "_ema", "_r1", "_hinge"):
+                     "_smooth", "_g_ema", "_ema", "_r1", "_hinge", "_ema_t"):
             self.__dict__.pop(name, None)
         self.closed = True
 
@@ -386,13 +386,21 @@ class GANTrainer(gan.Sampler):
 
     @classmethod
     def load(cls, path, images=None, jit: bool | None = None, jit_later: bool = False,
-             **settings) -> GANTrainer:
+             preset: str | None = None, **settings) -> GANTrainer:
         """A trainer that continues from a checkpoint (Adam's moments restart at zero).
 
-        ``settings`` override the saved ones, except latent_dim, output and pack.
+        ``settings`` override the saved ones, except latent_dim, output and pack. ``preset``:
+        continue a checkpoint of the same architecture as another preset (a best preset from
+        its seed-faithful one: "dcgan" -> "dcgan_best"), with that preset's own options.
         """
         manifest, arrays = gan.read_checkpoint(path)
         saved = dict(manifest.get("settings", {}))
+        if preset is not None and preset != manifest.get("preset"):
+            if gan.base_preset(preset) != gan.base_preset(str(manifest.get("preset"))):
+                raise ValueError(f"{path} holds the {manifest.get('preset')} preset; it cannot "
+                                 f"continue as {preset}")
+            saved = {k: v for k, v in saved.items() if k not in ("ema", "r1", "loss")}
+            manifest = {**manifest, "preset": preset}
         try:
             trainer = cls(manifest["preset"], manifest["seed"], images=images, jit=jit,
                           jit_later=jit_later,
@@ -402,6 +410,8 @@ class GANTrainer(gan.Sampler):
             raise ValueError(f"{path}: incomplete GAN checkpoint ({e})") from e
         trainer.step = int(manifest["step"])
         trainer.saved_seconds = float(manifest.get("train_seconds", 0.0))  # for --resume
+        if trainer.best:  # the average goes on at full decay, not warming up again
+            trainer._ema_t.assign(float(trainer.step))
         trainer.fixed_z = arrays["fixed_z"]
         hist = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("history/")}
         trainer.history = _History.from_dict(hist)
@@ -419,79 +429,10 @@ class GANTrainer(gan.Sampler):
 
 
 def cli(argv: list[str]) -> None:
-    """``python -m genlib.train gan [--preset mlp] [--minutes M | --steps N] [...]``."""
-    from genlib.data import load_mnist
+    """``python -m genlib.train gan ...``: see :mod:`genlib.gan_cli`."""
+    from genlib.gan_cli import cli as run
 
-    p = argparse.ArgumentParser(prog="python -m genlib.train gan",
-                                description="Train the GAN of the live-training page and save a "
-                                            "checkpoint (.npz + .json).")
-    p.add_argument("--preset", choices=list(PRESETS), default="mlp")
-    p.add_argument("--source", default="sample",
-                   help="sample (default), keras, auto, or a path to an MNIST file")
-    p.add_argument("--minutes", type=float, default=5.0, help="wall-clock training time")
-    p.add_argument("--steps", type=int, default=None, help="train this many steps instead")
-    p.add_argument("--seed", type=int, default=0)
-    for name in RANGES:
-        kind = str if name in ("loss", "output") else int if name in gan.INTS else float
-        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
-    p.add_argument("--out", default=None, help="checkpoint path (.npz); default: "
-                   "genlib/weights/gan_<preset>.npz for the sample, else the user cache")
-    p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoint at --out (its weights, step, history; "
-                        "settings given here override the saved ones)")
-    p.add_argument("--save-every", type=float, default=5.0,
-                   help="minutes between checkpoints while training (0: only at the end)")
-    args = p.parse_args(argv)
-    settings = {k: getattr(args, k) for k in RANGES if getattr(args, k) is not None}
-    mnist = load_mnist(args.source)
-    out = Path(args.out) if args.out else (
-        gan.shipped_checkpoint_path(args.preset) if mnist.kind == "sample"
-        else gan.user_checkpoint_path(args.preset, mnist.kind))
-    if args.resume:
-        trainer = GANTrainer.load(out, images=mnist.train.images, **settings)
-        if trainer.preset != args.preset:
-            raise SystemExit(f"{out} holds the {trainer.preset} preset, not {args.preset}")
-        print(f"resuming the {args.preset} GAN from {out} at step {trainer.step:,}")
-    else:
-        trainer = GANTrainer(args.preset, args.seed, images=mnist.train.images, **settings)
-    print(f"training the {args.preset} GAN on {len(mnist.train):,} digits of {mnist.source}")
-    judge, judge_name = gan.load_judge(mnist.train.images, mnist.train.labels)
-    earlier = 0.0 if not args.resume else trainer.saved_seconds
-
-    def save(seconds: float) -> np.ndarray:
-        shares = gan.digit_shares(judge.predict(trainer.sample(1000, rng=args.seed).images))
-        trainer.save(out, data_source=mnist.source, data_kind=mnist.kind,
-                     train_seconds=round(earlier + seconds, 1),
-                     steps_per_second=round(trainer.step / max(earlier + seconds, 1e-9)),
-                     digit_shares=[round(float(s), 4) for s in shares], judge=judge_name,
-                     date=_dt.date.today().isoformat())
-        return shares
-
-    t0 = time.perf_counter()
-    deadline = t0 + args.minutes * 60
-    next_save = t0 + args.save_every * 60 if args.save_every > 0 else float("inf")
-    while True:
-        if args.steps is not None:
-            left = args.steps - trainer.step
-            if left <= 0:
-                break
-            m = trainer.train(min(left, 500))
-        else:
-            if time.perf_counter() >= deadline:
-                break
-            m = trainer.train_for(min(5.0, max(deadline - time.perf_counter(), 0.01)))
-        if len(m["step"]):
-            print(f"step {trainer.step:>7}  D loss {m['d_loss'].mean():.3f}  "
-                  f"G loss {m['g_loss'].mean():.3f}  D(x) {m['d_real'].mean():.2f}  "
-                  f"D(G(z)) {m['d_fake'].mean():.2f}", flush=True)
-        if time.perf_counter() >= next_save:  # atomic: an interrupted run keeps the last one
-            save(time.perf_counter() - t0)
-            print(f"checkpoint at step {trainer.step:,}: {out}", flush=True)
-            next_save = time.perf_counter() + args.save_every * 60
-    seconds = time.perf_counter() - t0
-    shares = save(seconds)
-    print(f"{trainer.step:,} steps in {seconds:.0f} s; smallest digit share "
-          f"{shares.min():.1%} ({judge_name}); saved {out}")
+    run(argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -108,3 +108,27 @@ def test_shipped_best_checkpoint_samples_like_its_keras_generator(digits, preset
     a, b = model.sample(64, rng=3).images, t.sample(64, rng=3).images
     assert a.shape == (64, 28, 28) and a.dtype == np.float32
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_cli_starts_a_best_preset_from_a_checkpoint_and_resumes_it(tmp_path):
+    """--init-from continues a seed-faithful checkpoint as its best preset; --resume goes on."""
+    import subprocess
+    import sys
+
+    def train(*args):
+        subprocess.run([sys.executable, "-m", "genlib.train", "gan", "--batch-size", "16",
+                        *args], capture_output=True, text=True, check=True, timeout=300,
+                       cwd=gan.WEIGHTS_DIR.parents[1])
+
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    train("--preset", "mlp", "--steps", "3", "--out", str(a))
+    train("--preset", "mlp_best", "--steps", "5", "--init-from", str(a), "--out", str(b))
+    model = gan.GAN.load(b)
+    assert model.preset == "mlp_best" and model.step == 5 and model.settings["ema"] == 0.999
+    assert model.manifest["started_from"] == "a.npz"
+    assert any(k.startswith("g_raw/") for k in model.weights)
+    train("--preset", "mlp_best", "--steps", "7", "--resume", "--out", str(b))
+    assert gan.GAN.load(b).step == 7
+    with pytest.raises(subprocess.CalledProcessError):
+        train("--preset", "dcgan_best", "--steps", "1", "--init-from", str(a),
+              "--out", str(tmp_path / "c.npz"))
