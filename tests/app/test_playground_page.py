@@ -58,6 +58,20 @@ def test_bandwidth_slider_refits_at_once(at):
     assert any("model B" in m.value for m in at.markdown)
 
 
+def test_mixture_k_slider_refits_and_scores_held_out_points(at):
+    """Moving k refits the mixture: the panel's held-out log-likelihood is that of a
+    Mixture fitted with that k (the mean over the page's 300 held-out points)."""
+    from genlib import playground_data as pdata
+    from genlib import playground_models as pm
+
+    at.selectbox(key="pg_model").set_value("gmm").run()
+    at.slider(key="pg_k").set_value(12).run()
+    assert not at.exception
+    points = pdata.make_dataset("world", 10_000, 0.1, 0, 0.3)
+    ref = pm.Mixture(12, seed=0).fit(points.train).score_samples(points.held_out[:300])
+    assert float(_metric(at, "Held-out log-lik")) == pytest.approx(np.mean(ref), abs=0.006)
+
+
 def test_model_and_dataset_choice_change_the_panel(at):
     """Gaussian on the ring: model A (its mean sits in the ring's hole)."""
     at.selectbox(key="pg_data").set_value("ring").run()
