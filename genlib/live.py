@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 
 
-def _trim_heap() -> None:
+def trim_heap() -> None:
     """Give freed memory back to the operating system (glibc keeps it otherwise: the server's
     resident size stayed up after every tab had closed)."""
     try:
@@ -208,7 +208,7 @@ class LiveTraining:
                 trainer.close()
         del trainer
         gc.collect()  # Keras models hold reference cycles: free them now, not some day
-        _trim_heap()
+        trim_heap()
 
     # -- the thread
 

@@ -85,8 +85,9 @@ def setup_page(title: str, icon: str = ":material/scatter_plot:",
     Returns the dataset in use; a page that uses no digits passes ``dataset=False`` and gets
     None (no MNIST choice in its sidebar).
     """
-    from ui import reconnect, talk, tour  # here: talk and tour import this package
+    from ui import expired_sessions, reconnect, talk, tour  # here: they import this package
 
+    expired_sessions.start()  # free closed tabs' sessions once their reconnect time is up
     presenting = talk.read_link()
     st.set_page_config(page_title=f"{title} · GenLab", page_icon=icon, layout="wide",
                        initial_sidebar_state="collapsed" if presenting else "auto")
