@@ -95,10 +95,14 @@ def test_stops_without_heartbeats(live):
 
 def test_speed_limit_holds_the_rate(live):
     live.max_rate = 50.0
+    t0 = time.monotonic()
     live.play()
     time.sleep(1.0)
     live.pause()
-    assert 25 <= live.trainer.step <= 60
+    elapsed = time.monotonic() - t0
+    # never faster than the limit (one slice of 5 steps ahead at most); slower only when
+    # the machine is busy, so the lower bound is just "it trained"
+    assert 0 < live.trainer.step <= 50 * elapsed + 5
 
 
 def test_an_error_stops_the_thread_and_is_kept(live):
