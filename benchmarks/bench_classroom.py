@@ -1,7 +1,8 @@
 """A class at once: 30 Chromium sessions on 3 replicas behind nginx (deploy/local.sh) against
 the same 30 on one Streamlit process.
 
-Run: .venv/bin/python -m benchmarks.run classroom      (~10-15 min on 2 cores)
+Run: .venv/bin/python -m benchmarks.run classroom      (~15-25 min on 2 cores;
+     GENLAB_BENCH_ONE_PROCESS=0 skips the one-process half, GENLAB_BENCH_SESSIONS=N)
 
 Each session (a browser context of its own, all started together, as a lecture hall opening the
 presenter's link) opens the home page, then every page through the sidebar, moves the first
@@ -398,11 +399,12 @@ def _tour_rows(label: str, sessions: list[Session]) -> list[dict]:
 
 
 def rows():
-    one = asyncio.run(single_process(N_SESSIONS))
-    yield _row(f"one process, {N_SESSIONS} sessions: all tours done", one["wall"], "s")
-    yield from _tour_rows("  one process", one["sessions"])
-    yield _row("  one process: RSS idle", one["idle"], "MiB")
-    yield _row("  one process: RSS with the sessions open", one["rss"], "MiB")
+    if os.environ.get("GENLAB_BENCH_ONE_PROCESS", "1") != "0":  # 0: the replicas only
+        one = asyncio.run(single_process(N_SESSIONS))
+        yield _row(f"one process, {N_SESSIONS} sessions: all tours done", one["wall"], "s")
+        yield from _tour_rows("  one process", one["sessions"])
+        yield _row("  one process: RSS idle", one["idle"], "MiB")
+        yield _row("  one process: RSS with the sessions open", one["rss"], "MiB")
 
     rep = asyncio.run(replicas(N_SESSIONS))
     yield _row(f"{N_REPLICAS} replicas + nginx, {N_SESSIONS} sessions: all tours done",
