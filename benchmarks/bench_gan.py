@@ -2,7 +2,8 @@
 real Chromium, and sample coverage of the ten digits.
 
 Run: .venv/bin/python -m benchmarks.run gan
-The 5-minute training-quality run is opt-in: GENLAB_BENCH_GAN_QUALITY=1 (it takes ~5.5 min).
+The 5-minute training-quality run is opt-in: GENLAB_BENCH_GAN_QUALITY=1 (it takes ~5.5 min);
+GENLAB_BENCH_GAN_FIRST_STEP_ONLY=1 measures only the first step after opening the page.
 """
 
 from __future__ import annotations
@@ -239,6 +240,8 @@ def rows():
         yield _row(f"first step after opening the page, Play pressed at {wait:.0f} s",
                    from_open, "s", "<= 4 (from the click)")
         yield _row("  the same, counted from the click", from_click, "s", "<= 4")
+    if os.environ.get("GENLAB_BENCH_GAN_FIRST_STEP_ONLY"):  # the issue-18 rows alone (~2 min)
+        return
     mem = sessions_memory()
     yield _row("server memory, idle (fresh server, GAN page not yet open)", mem["idle"], "MiB",
                "")

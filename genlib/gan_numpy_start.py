@@ -19,15 +19,23 @@ on numpy (``tf_error`` says why). Importing this module never imports TensorFlow
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 
-from genlib import gan
+from genlib import gan, gan_step
 from genlib.gan import ARCHITECTURE
 from genlib.gan_numpy_step import NumpyStep, glorot_weights
 from genlib.gan_train import D_SEED_OFFSET, GANTrainer, _padded
 
 __all__ = ["NumpyStartTrainer"]
+
+# The TensorFlow side waits for the first FIRST_STEPS numpy steps (at most FIRST_STEPS_S):
+# importing TensorFlow holds Python's GIL for seconds at a time, and made those first steps
+# 5-10x slower (160 ms a step); they are the point of starting on numpy.
+FIRST_STEPS = 16
+FIRST_STEPS_S = 3.0
+FIRST_CHUNK = 2  # numpy steps in a slice's first chunk, before its speed is known
 
 
 class NumpyStartTrainer(GANTrainer):
@@ -46,8 +54,11 @@ class NumpyStartTrainer(GANTrainer):
             raise ValueError(f"a numpy start is for the mlp preset only, not {preset!r} "
                              "(its convolutions wait for TensorFlow)")
         self._np: NumpyStep | None = None
+        self.best = False  # no moving average, R1 or hinge (the best presets' TensorFlow step)
         self.tf_error: str | None = None
         self._tf_built = threading.Event()
+        self._first_steps = threading.Event()
+        self._np_rate: float | None = None  # numpy steps/s, measured
         super().__init__(preset, seed, images=images, jit=jit, jit_later=jit_later, **settings)
 
     # -- construction
@@ -66,6 +77,7 @@ class NumpyStartTrainer(GANTrainer):
                          daemon=True).start()
 
     def _build_tf(self, images: np.ndarray) -> None:
+        self._first_steps.wait(FIRST_STEPS_S)
         try:
             GANTrainer._build(self, images)  # imports TensorFlow (or waits for its import)
             step = self._compiled()  # what _run calls first (starts XLA's compile if later)
@@ -114,9 +126,37 @@ class NumpyStartTrainer(GANTrainer):
     def _run(self, k: int):
         if self._np is not None:
             if not self._tf_built.is_set():  # non-blocking: numpy until TensorFlow is ready
-                return self._np.run(k)
+                out = self._np.run(k)
+                if self._np.t_g >= FIRST_STEPS:
+                    self._first_steps.set()
+                return out
             self._hand_over()
         return super()._run(k)
+
+    def train_for(self, seconds: float, max_steps: int | None = None) -> dict:
+        """As GANTrainer's, in chunks sized by the numpy step's own speed while on numpy
+        (GANTrainer's first chunk of 32 steps took 0.5-1.5 s on numpy under load: the first
+        step would show that much later)."""
+        if self._np is None:
+            return super().train_for(seconds, max_steps)
+        t0 = time.perf_counter()
+        rows, done = [], 0
+        while self._np is not None:  # a handover ends the slice: the next one is TensorFlow's
+            left = seconds - (time.perf_counter() - t0)
+            if done and left <= 0:
+                break
+            k = FIRST_CHUNK if self._np_rate is None else int(np.clip(left * self._np_rate, 1,
+                                                                      gan_step.CHUNK))
+            if max_steps is not None:
+                k = min(k, max_steps - done)
+            if k <= 0:
+                break
+            t1 = time.perf_counter()
+            rows.append(self._run(k))
+            if self._np is not None:
+                self._np_rate = k / max(time.perf_counter() - t1, 1e-6)
+            done += k
+        return self._record(rows)
 
     @property
     def compiling(self) -> bool:
@@ -124,7 +164,7 @@ class NumpyStartTrainer(GANTrainer):
 
     def _generate(self, z: np.ndarray) -> np.ndarray:
         if self._np is not None:
-            return self._np.generate(z)
+            return self._np.decode(z)
         return super()._generate(z)
 
     def weights(self) -> dict:

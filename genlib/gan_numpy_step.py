@@ -16,6 +16,8 @@ Numpy only: importing this module never imports TensorFlow (nor scipy).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from genlib.nn import LEAK
@@ -135,6 +137,11 @@ def glorot_weights(spec: list[dict], n_in: int, seed: int) -> list[np.ndarray]:
     return out
 
 
+def _one_blas_thread():
+    return (threadpool_limits(1, user_api="blas") if threadpool_limits is not None
+            else contextlib.nullcontext())
+
+
 def _leaky(x):
     return np.where(x >= 0, x, np.float32(LEAK) * x)
 
@@ -233,13 +240,15 @@ class NumpyStep:
     def run(self, n: int) -> np.ndarray:
         """``n`` train steps; their metrics (n, 4): d_loss, g_loss, d_real, d_fake.
 
-        BLAS on one thread meanwhile: these products are small, and while TensorFlow loads
-        on the other core a second BLAS thread made a step 4-8x slower (11 ms -> 45-110 ms
-        a step at load 10 on 2 cores)."""
-        if threadpool_limits is None:
+        BLAS on one thread meanwhile: these products are small, and on a loaded 2-core
+        machine a second BLAS thread made a step 4-17x slower (10 ms -> 45-170 ms)."""
+        with _one_blas_thread():
             return self._run(n)
-        with threadpool_limits(1, user_api="blas"):
-            return self._run(n)
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """The generator's raw output (n, 784) for ``z``, BLAS on one thread (see ``run``)."""
+        with _one_blas_thread():
+            return self.generate(np.asarray(z, np.float32))
 
     def _run(self, n: int) -> np.ndarray:
         s = self.settings

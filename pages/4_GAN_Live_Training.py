@@ -126,7 +126,6 @@ def shares_ui(step: int) -> None:
         st.caption(f"Every digit appears in at least 4% of {control.N_SHARES} samples.")
 
 
-control.warm_up()  # TensorFlow and the default train step load while the user reads
 ctl = control.GANController(mnist)
 st.title("GAN live training")
 st.markdown("A **generator** G turns random noise $z$ into images; a **discriminator** D "
@@ -165,6 +164,7 @@ if ctl.model is None and ctl.snapshot() is None:
             st.info(ctl.status(), icon=":material/hourglass_top:")
 
         waiting()
+    control.warm_up()
     st.stop()
 if ctl.state == "checkpoint" and ctl.model is not None:
     st.info(f"Showing the **pretrained {ctl.model.preset} GAN** shipped with GenLab "
@@ -296,3 +296,7 @@ st.subheader("Your digit: can G make it?")
 st.caption(f"Draw a digit (or upload one): G's closest samples among {your_digit.N_POOL:,} "
            "fresh ones show what it can and cannot make yet.")
 yours()
+# TensorFlow and the default train step load while the user reads: started once the page is
+# drawn, since importing TensorFlow holds Python's lock for seconds at a time (a first render
+# took 4.7 s beside it). A Play before then trains on numpy meanwhile.
+control.warm_up()

@@ -42,6 +42,10 @@ S = st.session_state
 SHARES_S = 10.0  # judge fresh samples at most this often while playing
 N_SHARES = 300  # samples the judge labels for the digit shares
 SLOW_RATE = 30.0  # steps/s under which the page suggests something faster
+# A Play that starts an mlp trainer (numpy at once, see genlib.gan_numpy_start) waits at most
+# this long in its own run for the first steps, so this run draws them: otherwise they showed
+# only after the next whole run of the page (~3 s beside TensorFlow's import).
+FIRST_STEPS_WAIT_S = 1.0
 # A server-wide cap on trainers held at once (each ~171 MiB and a share of the CPU): past it a
 # session keeps the pretrained model and is told why. `genlab run --max-trainers N` sets it.
 MAX_TRAINERS_ENV = "GENLAB_MAX_TRAINERS"
@@ -240,10 +244,8 @@ def _builder(preset: str, settings: dict, fresh: bool, images):
     numpy until its TensorFlow side is built in the background), the dcgan's once TensorFlow
     has loaded (numpy convolution backprop would be too slow to be worth it)."""
     def build():
-        if preset == "mlp":
+        if preset == "mlp":  # (the page starts TensorFlow's import once it is drawn)
             from genlib.gan_numpy_start import NumpyStartTrainer as GANTrainer
-
-            warmup.start()  # (already started when the page opened)
         else:
             GANTrainer = warmup.trainer_class("genlib.gan_train", "GANTrainer")
         # jit_later: the first steps run without XLA while XLA compiles (4x quicker to start)
@@ -292,6 +294,8 @@ class GANController:
         self.runner: LiveTraining | None = None
         self.model = S.get("gan_model")
         self.drawn_state = "none"
+        self._first_drawn = False
+        self._started_now: str | None = None  # the preset of a trainer started in this run
         # a trainer was refused: the server holds max_trainers() already
         self.capped, S.gan_capped = bool(S.get("gan_capped")), False
 
@@ -398,6 +402,8 @@ class GANController:
             _trainers.add(runner)
         S.gan_live = runner
         runner.build()  # at once, even if paused (Reset): the thread builds it
+        self._started_now = preset
+        self._start_step = shown.step if shown is not None and not fresh else 0
         return runner
 
     def _drive(self, settings: dict, speed: float | None) -> None:
@@ -418,8 +424,20 @@ class GANController:
                 st.error(str(e), icon=":material/error:")
         if S.get("gan_playing"):
             runner.play(alive=session_alive())
+            if self._started_now == "mlp":
+                self._await_first_steps()
         elif runner.playing:
             runner.pause()
+
+    def _await_first_steps(self) -> None:
+        """Wait (at most FIRST_STEPS_WAIT_S) until the new numpy trainer published a step."""
+        runner = self.runner
+        deadline = time.monotonic() + FIRST_STEPS_WAIT_S
+        while time.monotonic() < deadline and not runner.failed:
+            snap = runner.snapshot()
+            if not runner.starting and snap is not None and snap["step"] > self._start_step:
+                return
+            time.sleep(0.02)
 
     # -- what the page draws
 
@@ -433,12 +451,22 @@ class GANController:
 
     def heartbeat(self) -> bool:
         """Called by the live fragment: keep training; False when the state changed since the
-        page was drawn (built, stopped by itself...): the page then reruns to show it."""
+        page was drawn (built, stopped by itself...): the page then reruns to show it.
+
+        A Play's first steps are drawn by the fragment one tick before that rerun: beside
+        TensorFlow's import a whole run of the page took ~3 s, and the first step showed
+        only after it."""
         if self.runner is None:
             return True
         self.runner.heartbeat()
-        return self.state == self.drawn_state and not (
-            self.playing and not self.runner.running)
+        if self.playing and not self.runner.running:
+            return False
+        if self.state == self.drawn_state:
+            return True
+        if (self.drawn_state, self.state) == ("starting", "playing") and not self._first_drawn:
+            self._first_drawn = True  # this tick draws the first steps, the next one reruns
+            return True
+        return False
 
     def judged(self, step: int) -> tuple[int, object, dict]:
         """(step judged, the samples judged, their figures from ui.evaluation): the ONE set
