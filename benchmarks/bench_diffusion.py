@@ -168,6 +168,15 @@ def speed_rows():
         seconds[preset] = np_s
         yield _row(f"{preset}: 16 digits, 20 steps, guidance 1.5: numpy ({today})",
                    np_s * 1000, "ms", "<= 1500")
+        if preset == "pixel":  # the U-Net runs its parts on one thread per core; one alone:
+            model.net.WORKERS = 1
+            try:
+                one = statistics.median(
+                    _timed(lambda m=model: m.sample(16, rng=0, digit="all", guidance=1.5,
+                                                    steps=20)) for _ in range(7))
+            finally:
+                model.net.WORKERS = None
+            yield _row(f"{preset}: same in numpy on one core", one * 1000, "ms", "")
         yield _row(f"{preset}: same in a Keras predict_on_batch loop", keras_s * 1000, "ms", "")
         yield _row(f"{preset}: Keras loop / numpy", keras_s / np_s, "x", ">= 1")
     if len(seconds) == 2:

@@ -24,10 +24,10 @@ import threading
 from contextlib import contextmanager
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
-__all__ = ["forward", "single_threaded", "dense", "conv2d", "conv2d_transpose", "maxpool2d",
-           "ACTIVATIONS", "sigmoid", "softplus", "LEAK", "build_keras", "keras_layers",
+__all__ = ["forward", "single_threaded", "dense", "conv2d", "pad2d", "im2col", "conv2d_transpose",
+           "maxpool2d", "ACTIVATIONS", "sigmoid", "softplus", "LEAK", "build_keras", "keras_layers",
            "keras_weights", "set_keras_weights", "keras"]
 
 LEAK = 0.2  # every LeakyReLU in GenLab (Keras' own default is 0.3)
@@ -121,7 +121,7 @@ def conv2d(x, kernel, bias, strides: int = 1, padding: str = "same"):
     if padding == "same":
         oh, ph0, ph1 = _same_pad(h, k, strides)
         ow, pw0, pw1 = _same_pad(w, k, strides)
-        xp = np.pad(x, ((0, 0), (ph0, ph1), (pw0, pw1), (0, 0)))
+        xp = pad2d(x, (ph0, ph1), (pw0, pw1))
     elif padding == "valid":
         oh, ow = _valid_size(h, k, strides), _valid_size(w, k, strides)
         if oh < 1 or ow < 1:
@@ -130,13 +130,44 @@ def conv2d(x, kernel, bias, strides: int = 1, padding: str = "same"):
         xp = x
     else:
         raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
-    win = sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::strides, ::strides][:, :oh, :ow]
-    # win: (n, oh, ow, c, k, k) -> im2col rows (n*oh*ow, k*k*c) in the kernel's (k, k, c) order
-    cols = win.transpose(0, 1, 2, 4, 5, 3).reshape(n * oh * ow, k * k * c)
-    out = cols @ kernel.reshape(k * k * c, -1)
+    out = im2col(xp, k, strides, oh, ow) @ kernel.reshape(k * k * c, -1)
     if bias is not None:
-        out = out + bias
+        if np.result_type(out, bias) == out.dtype:
+            out += bias  # in place: one pass less over the largest array
+        else:
+            out = out + bias
     return out.reshape(n, oh, ow, -1)
+
+
+def pad2d(x, rows: tuple[int, int], cols: tuple[int, int]):
+    """Zero padding of (n, h, w, c) along h and w: ``np.pad`` without its Python overhead
+    (~2x faster on the U-Net's 32 x 14 x 14 x 32 activations)."""
+    n, h, w, c = x.shape
+    xp = np.zeros((n, h + rows[0] + rows[1], w + cols[0] + cols[1], c), x.dtype)
+    xp[:, rows[0]:rows[0] + h, cols[0]:cols[0] + w] = x
+    return xp
+
+
+def im2col(xp, k: int, strides: int, oh: int, ow: int):
+    """The rows of a convolution's matrix product: (n, H, W, c) -> (n*oh*ow, k*k*c), each
+    row one output pixel's k x k window in the kernel's (row, column, channel) order.
+
+    ``xp`` is the already padded input. Channels last, the k columns x c channels of one
+    window row are contiguous in ``xp``, so a strided view of (n, oh, ow, k, k*c) and one
+    copy give the rows (~10% faster than a transposed ``sliding_window_view`` copying runs
+    of c values).
+    """
+    n, hp, wp, c = xp.shape
+    if (oh - 1) * strides + k > hp or (ow - 1) * strides + k > wp:
+        raise ValueError(f"{oh} x {ow} windows of {k} x {k} at stride {strides} do not fit "
+                         f"a {hp} x {wp} input")
+    xp = np.ascontiguousarray(xp)
+    # strides from the shape: numpy may give a length-1 axis any stride (x[..., None]: 0)
+    s3 = xp.itemsize
+    s2, s1 = c * s3, wp * c * s3
+    win = as_strided(xp, (n, oh, ow, k, k * c), (hp * s1, s1 * strides, s2 * strides, s1, s3),
+                     writeable=False)
+    return win.reshape(n * oh * ow, k * k * c)
 
 
 def maxpool2d(x, pool: int = 2):

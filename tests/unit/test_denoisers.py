@@ -38,6 +38,26 @@ def test_numpy_unet_matches_keras(channels, patch):
     np.testing.assert_allclose(flat.reshape(got.shape), got, atol=1e-6)
 
 
+def test_unet_parts_on_threads_equal_one_pass(monkeypatch):
+    """Rows split in parts (CHUNK) and run on the worker threads give the one-pass result:
+    each row's output depends on that row only, in the order given."""
+    _, net = _random_twins([8, 16], 16, 4, 2)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((37, 28, 28)).astype(np.float32)
+    t = rng.uniform(0, 1, 37).astype(np.float32)
+    classes = rng.integers(0, 11, 37)
+    monkeypatch.setattr(net, "WORKERS", 1)
+    monkeypatch.setattr(net, "CHUNK", 1000)
+    whole = net(x, t, classes)
+    monkeypatch.setattr(net, "WORKERS", 2)
+    monkeypatch.setattr(net, "CHUNK", 8)
+    # float32 round-off only (products over fewer rows may sum in another order)
+    np.testing.assert_allclose(net(x, t, classes), whole, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(net(x[5:6], t[5:6], classes[5:6]), whole[5:6], atol=1e-5,
+                               rtol=1e-5)
+    assert net(x[:0], t[:0], classes[:0]).shape == (0, 28, 28)
+
+
 def test_group_norm_matches_its_definition():
     rng = np.random.default_rng(2)
     x = rng.normal(3, 2, (2, 5, 5, 8)).astype(np.float32)

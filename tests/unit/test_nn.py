@@ -71,6 +71,33 @@ def test_conv2d_refuses_a_bad_padding_and_a_too_small_input():
         nn.conv2d(x, kernel, None, padding="valid")
 
 
+@pytest.mark.parametrize("k, s", [(3, 1), (3, 2), (2, 2), (1, 1)])
+def test_im2col_rows_are_the_windows_in_kernel_order(k, s):
+    """Each im2col row is one output pixel's k x k window flattened as (row, column,
+    channel), the layout of a Keras kernel reshaped to (k*k*c_in, c_out)."""
+    rng = np.random.default_rng(k * 10 + s)
+    xp = rng.standard_normal((2, 9, 8, 3)).astype(np.float32)
+    oh, ow = (9 - k) // s + 1, (8 - k) // s + 1
+    cols = nn.im2col(xp, k, s, oh, ow)
+    assert cols.shape == (2 * oh * ow, k * k * 3)
+    for n, y, x in [(0, 0, 0), (1, oh - 1, ow - 1), (1, oh // 2, 0)]:
+        want = xp[n, y * s:y * s + k, x * s:x * s + k, :].reshape(-1)
+        np.testing.assert_array_equal(cols[(n * oh + y) * ow + x], want)
+    with pytest.raises(ValueError, match="do not fit"):
+        nn.im2col(xp, k, s, oh + 1, ow)
+    one = xp[..., 0].copy()[..., None]  # a new length-1 axis: numpy gives it stride 0
+    assert one.strides[-1] == 0 and one.flags.c_contiguous
+    np.testing.assert_array_equal(nn.im2col(one, k, s, oh, ow),
+                                  nn.im2col(xp[..., :1].copy(), k, s, oh, ow))
+
+
+def test_pad2d_is_nps_zero_pad():
+    x = np.random.default_rng(0).standard_normal((2, 4, 5, 3)).astype(np.float32)
+    got = nn.pad2d(x, (0, 1), (2, 1))
+    np.testing.assert_array_equal(got, np.pad(x, ((0, 0), (0, 1), (2, 1), (0, 0))))
+    assert got.dtype == np.float32
+
+
 @pytest.mark.parametrize("h, w, pool", [(8, 8, 2), (11, 7, 2), (9, 9, 3)])
 def test_maxpool2d_matches_keras(keras, h, w, pool):
     """maxpool2d equals Keras' MaxPooling2D, dropping a last partial row/column as it does."""
