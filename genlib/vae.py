@@ -61,6 +61,7 @@ SHIPPED = {
     "tutorial": "vae_tutorial",
     "tutorial-small-kl": "vae_tutorial_small_kl",
     "conv": "vae_conv",
+    "conv_best": "vae_conv_best",
 }
 
 

@@ -15,7 +15,8 @@ from ui.vae_explorer import SPAN, STEP
 mnist = ui.setup_page("VAE Latent Space", ":material/tune:")
 MODELS = {"tutorial": "Tutorial: dense, 4-D latent",
           "tutorial-small-kl": f"Tutorial with its tiny KL weight ({vae.TUTORIAL_BETA:g})",
-          "conv": "Convolutional (better)"}
+          "conv": "Convolutional (better)",
+          "conv_best": "Best: wider convolutional, learned prior"}
 DIGITS = list(range(10))
 # On a narrow screen Streamlit stacks columns in order: put the decoded digit first there.
 # The digit chooser wraps instead of scrolling, and Random / Reset share one row.
@@ -229,9 +230,9 @@ def explorer() -> None:
                            on_change=jump_to_class, args=(name, means), width="stretch",
                            help="Sets the sliders to the mean encoding of that digit's "
                                 "training examples")
-    rand.button("Random", key="vae_random", help="Draw z from the prior N(0, I)",
+    rand.button("Random", key="vae_random", help=f"Draw z from the prior, {model.prior.name}",
                 icon=":material/casino:", width="stretch",
-                on_click=lambda: set_z(name, np.random.default_rng().standard_normal(d)))
+                on_click=lambda: set_z(name, model.sample_latent(1)[0]))
     reset.button("Reset", key="vae_reset", on_click=set_z, args=(name, np.zeros(d)),
                  icon=":material/restart_alt:", width="stretch")
     sliders, digit, grid = st.columns([2.6, 2.6, 3], gap="large")
@@ -326,9 +327,19 @@ with samples_tab:
                        "with N(0, I)'s. The VAE's own prior puts mass where no digit's code "
                        "is, and those codes decode to blends.")
     else:
-        drawn, png = ex.samples(seed)
-        st.image(png, caption=f"100 draws z ~ N(0, I) with seed {seed}, decoded",
-                 output_format="PNG")
+        prior = "model"
+        if model.learned_prior is not None:  # both priors, one decoder: the lesson
+            prior = st.radio(
+                "Prior", ["model", "standard"], horizontal=True, key="vae_own_prior",
+                format_func=lambda v: (f"learned: {model.prior.name}" if v == "model"
+                                       else "N(0, I): the classic VAE's"),
+                help="This VAE learned its prior with its encoder and decoder, inside the "
+                     "ELBO: Gaussians where the digits' codes are. N(0, I) also covers the "
+                     "holes between them, which decode to blends.")
+        drawn, png = ex.samples(seed, prior)
+        what = ("codes z from the learned prior" if prior == "model" and model.learned_prior
+                else "draws z ~ N(0, I)")
+        st.image(png, caption=f"100 {what} with seed {seed}, decoded", output_format="PNG")
     if drawn is not None:
         st.download_button("Download PNG", png, file_name="vae_samples.png", mime="image/png",
                            key="vae_samples_png", on_click="ignore",
@@ -363,7 +374,8 @@ with training_tab:
         spec, table = arrow_chart(ex, ("history",), ex.history_chart())
         st.vega_lite_chart(table, spec, width="stretch", key="vae_history")
         st.caption("Per epoch, in nats per digit (log scale): reconstruction = cross-entropy of "
-                   "the reconstructions, KL = KL(q(z|x) ‖ N(0, I)); their sum is the negative "
+                   f"the reconstructions, KL = KL(q(z|x) ‖ p(z)), p = {model.prior.name}; their "
+                   "sum is the negative "
                    "ELBO. Dashed: the same on held-out digits.")
     m = model.manifest
     st.markdown(f"Trained on **{m.get('data_source') or 'unknown data'}** for {m.get('epochs')} "

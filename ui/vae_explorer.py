@@ -199,12 +199,13 @@ class Explorer:
 
     # -- the other pictures (PNG bytes, seeded: the same inputs give the same picture)
 
-    def samples(self, seed: int) -> tuple[np.ndarray, bytes]:
-        """100 draws from the prior with ``seed`` and their 10 x 10 grid PNG (scale 3)."""
+    def samples(self, seed: int, prior: str = "model") -> tuple[np.ndarray, bytes]:
+        """100 draws from the prior with ``seed`` and their 10 x 10 grid PNG (scale 3);
+        ``prior`` "model" (the model's own: a learned mixture if it has one) or "standard"."""
         def make():
-            x = _frozen(self.model.sample(100, rng=seed).images)
+            x = _frozen(self.model.sample(100, rng=seed, prior=prior).images)
             return x, self._png(self._tile(x, 10), scale=3)
-        return self._pictures.get(("samples", int(seed)), make)
+        return self._pictures.get(("samples", int(seed), prior), make)
 
     def held_out_digits(self, seed: int) -> list[int]:
         """Indices of one seeded held-out digit per class, 0 to 9."""

@@ -250,3 +250,33 @@ def test_learned_prior_samples_come_from_the_latent_flow_and_score_better(at):
     fd = [metrics.frechet_distance(judge.features(real), judge.features(x.images))
           for x in (flow, plain)]
     assert fd[0] < fd[1], fd
+
+
+@pytest.mark.skipif("conv_best" not in vae.SHIPPED or not vae.shipped_path("conv_best").exists(),
+                    reason="not trained yet")
+def test_best_preset_shows_its_learned_prior_and_n01():
+    """?model=conv_best: the samples tab shows the learned mixture prior's draws first, and
+    N(0, I)'s through the same decoder when chosen; the judge prefers the learned prior's."""
+    from genlib import metrics
+    from genlib.classifier import load_classifier
+
+    at = _open("conv_best")
+    assert not at.error
+    model = vae.load_model("conv_best")
+    assert len([s for s in at.slider if s.key.startswith("vae_z_conv_best_")]) \
+        == model.latent_dim
+    prior = at.radio(key="vae_own_prior")
+    assert prior.value == "model"
+    learned = next(i for i in at.image if "learned prior" in i.proto.imgs[0].caption)
+    prior.set_value("standard").run()
+    assert not at.exception, at.exception
+    plain = next(i for i in at.image if "z ~ N(0, I)" in i.proto.imgs[0].caption)
+    assert learned.proto.imgs[0].url != plain.proto.imgs[0].url
+    assert any("learned mixture" in m.value for m in at.markdown)
+    from genlib import load_mnist
+
+    judge, real = load_classifier(), load_mnist("sample").test.images[:400]
+    fd = [metrics.frechet_distance(judge.features(real),
+                                   judge.features(model.sample(400, rng=1, prior=p).images))
+          for p in ("model", "standard")]
+    assert fd[0] < fd[1], fd
