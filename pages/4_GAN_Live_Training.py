@@ -177,6 +177,8 @@ def rate_note(rate: float) -> None:
     """Say when training is too slow to watch, and what is practical on this machine."""
     if ctl.state != "playing" or not 0 < rate < control.SLOW_RATE:
         return
+    if getattr(ctl.runner.trainer, "on_numpy", False):  # the status line says why, for now
+        return
     if gan.base_preset(ctl.model.preset) == "dcgan":
         tip = ("The DCGAN's convolutions are heavy for a CPU: the **MLP (fast)** preset "
                "trains 10-50x faster here, or lower the batch size to 32.")
