@@ -119,9 +119,8 @@ def _keras_loop_seconds(model, n: int = 16, steps: int = 20, guidance: float = 1
     return statistics.median(_timed(run) for _ in range(repeat))
 
 
-def _keras_unet_loop_seconds(model, n: int = 16, steps: int = 20, guidance: float = 1.5,
-                             repeat: int = 5) -> float:
-    """The pixel preset's sampler with its U-Net run by Keras' predict_on_batch."""
+def _keras_unet_loop(model, n: int = 16, steps: int = 20, guidance: float = 1.5):
+    """The pixel preset's sampler with its U-Net run by Keras' predict_on_batch: a callable."""
     from genlib import diffusion as df
     from genlib.denoisers_keras import build_unet, set_named_weights, variable_names
 
@@ -140,7 +139,29 @@ def _keras_unet_loop_seconds(model, n: int = 16, steps: int = 20, guidance: floa
         return model.space.decode(x)
 
     run()
-    return statistics.median(_timed(run) for _ in range(repeat))
+    return run
+
+
+def _pixel_side_by_side(model, rounds: int = 7) -> dict:
+    """Seconds (medians) of numpy on every core, numpy on one, and the Keras loop, taken in
+    turns within each round: a burst of load from other work hits all three alike."""
+    def numpy_run(workers):
+        def run():
+            model.net.WORKERS = workers
+            try:
+                model.sample(16, rng=0, digit="all", guidance=1.5, steps=20)
+            finally:
+                model.net.WORKERS = None
+        run()
+        return run
+
+    runs = {"numpy": numpy_run(None), "one core": numpy_run(1),
+            "keras": _keras_unet_loop(model)}
+    times = {k: [] for k in runs}
+    for _ in range(rounds):
+        for k, run in runs.items():
+            times[k].append(_timed(run))
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def _timed(fn) -> float:
@@ -160,23 +181,19 @@ def speed_rows():
             model = DiffusionModel.load_pretrained(preset)
         except ValueError:  # not shipped yet
             continue
-        np_s = statistics.median(
-            _timed(lambda m=model: m.sample(16, rng=0, digit="all", guidance=1.5, steps=20))
-            for _ in range(7))
-        keras_s = (_keras_loop_seconds(model) if preset == "latent"
-                   else _keras_unet_loop_seconds(model))
+        if preset == "pixel":
+            t = _pixel_side_by_side(model)
+            np_s, keras_s = t["numpy"], t["keras"]
+        else:
+            np_s = statistics.median(
+                _timed(lambda m=model: m.sample(16, rng=0, digit="all", guidance=1.5,
+                                                steps=20)) for _ in range(7))
+            keras_s = _keras_loop_seconds(model)
         seconds[preset] = np_s
         yield _row(f"{preset}: 16 digits, 20 steps, guidance 1.5: numpy ({today})",
                    np_s * 1000, "ms", "<= 1500")
-        if preset == "pixel":  # the U-Net runs its parts on one thread per core; one alone:
-            model.net.WORKERS = 1
-            try:
-                one = statistics.median(
-                    _timed(lambda m=model: m.sample(16, rng=0, digit="all", guidance=1.5,
-                                                    steps=20)) for _ in range(7))
-            finally:
-                model.net.WORKERS = None
-            yield _row(f"{preset}: same in numpy on one core", one * 1000, "ms", "")
+        if preset == "pixel":  # its parts run on one thread per core; on one alone:
+            yield _row(f"{preset}: same in numpy on one core", t["one core"] * 1000, "ms", "")
         yield _row(f"{preset}: same in a Keras predict_on_batch loop", keras_s * 1000, "ms", "")
         yield _row(f"{preset}: Keras loop / numpy", keras_s / np_s, "x", ">= 1")
     if len(seconds) == 2:

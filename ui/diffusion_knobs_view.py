@@ -103,8 +103,8 @@ def knobs_ui(source: tuple, model, mnist, s: dv.Settings) -> None:
         rows = None
     origin = "shipped with the model (`python -m genlib.diffusion_knobs`)"
     if rows is None:
-        st.info("No measurements ship for this model and dataset (they ship for the shipped "
-                f"latent model on the embedded sample). Measuring takes {len(settings())} "
+        st.info("No measurements ship for this model and dataset (they ship for both shipped "
+                f"models on the embedded sample). Measuring takes {len(settings())} "
                 f"settings x {dk.N_SAMPLES} samples: about a minute and a half for the latent "
                 "model, much longer for the pixel U-Net (~60x slower a step); the results are "
                 "then kept for every visitor.", icon=":material/timer:")
