@@ -136,6 +136,14 @@ NARROW_CSS = """<style>@media (max-width: 640px) {
 }</style>"""
 
 
+# While a panel trains, the page redraws 4 times a second and Chromium (no GPU on a server-
+# class machine: software rendering) re-ran its CSS fades and animations on every redraw;
+# with them off, training kept markedly more of the CPU in a test (two cores shared with the
+# browser). Only while playing: the next rerun (Pause) removes this style.
+LIVE_CSS = """<style>*, *::before, *::after {
+  transition: none !important; animation: none !important; }</style>"""
+
+
 def _metrics(row: dict, key: str) -> None:
     c = st.container(key=f"pg_metrics_{key}").columns(4)
     c[0].metric("A: off-support", f"{row['A: off-support']:.0%}")
@@ -241,6 +249,8 @@ def _neural(choice: dict, data_key: tuple, points) -> dict | None:
     views = _views_ui(slot, model)
     with ui.user_errors("Could not train: "):
         ctl.sync()
+    if ctl.playing:
+        st.html(LIVE_CSS)
     thr, seed, tree = threshold(data_key), data_key[-1], train_tree(data_key)
 
     @st.fragment(run_every=TICK_S if ctl.ticking else None)
