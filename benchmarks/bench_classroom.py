@@ -218,8 +218,10 @@ async def _press_play(session: Session) -> str:
             if await capped.count():
                 await session.check("GAN page, capped")
                 return "capped"
-            if await pause.count():
-                return "trainer"
+            # a Play that passed the callback's check but lost the race for the last place
+            # draws Pause and then the cap's warning in the same run: decide once it is done
+            if await pause.count() and await page.locator(DONE).count():
+                return "capped" if await capped.count() else "trainer"
             await asyncio.sleep(0.5)
         return "neither"
     except Exception as e:  # noqa: BLE001
