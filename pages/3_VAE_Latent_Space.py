@@ -331,7 +331,7 @@ with samples_tab:
         if model.learned_prior is not None:  # both priors, one decoder: the lesson
             prior = st.radio(
                 "Prior", ["model", "standard"], horizontal=True, key="vae_own_prior",
-                format_func=lambda v: (f"learned: {model.prior.name}" if v == "model"
+                format_func=lambda v: (model.prior.name.capitalize() if v == "model"
                                        else "N(0, I): the classic VAE's"),
                 help="This VAE learned its prior with its encoder and decoder, inside the "
                      "ELBO: Gaussians where the digits' codes are. N(0, I) also covers the "
