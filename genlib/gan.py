@@ -123,7 +123,7 @@ def validate_settings(preset: str = "mlp", **settings) -> dict:
         raise ValueError(f"batch_size ({out['batch_size']}) must be a multiple of pack "
                          f"({out['pack']}): D judges packs of {out['pack']} images")
     if out["pack"] > 1 and base_preset(preset) != "mlp":
-        raise ValueError("pack > 1 (PacGAN) is available for the mlp presets only")
+        raise ValueError("pack > 1 (PacGAN) is available for the mlp preset only (and mlp_best)")
     if preset not in BEST:
         extra = [n for n, off in (("ema", 0.0), ("r1", 0.0)) if out[n] != off]
         extra += ["hinge loss"] if out["loss"] == "hinge" else []
