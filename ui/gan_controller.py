@@ -360,7 +360,7 @@ class GANController:
         if self.capped:
             if S.get("gan_model") is None:
                 self._load_pretrained(preset)
-            st.warning(f"**This server is training {active_trainers()} GANs already**, its "
+            st.warning(f"**This server is training {active_trainers()} models already**, its "
                        f"limit ({MAX_TRAINERS_ENV}={max_trainers()}), so you see the "
                        "pretrained model instead of a new trainer. Try Play again in a "
                        "minute: a trainer is freed when its tab closes.", icon=":material/group:")
@@ -392,14 +392,16 @@ class GANController:
         None when the server holds :func:`max_trainers` already (``capped``)."""
         self._drop_runner()
         shown = S.get("gan_model")
-        with _trainers_lock:  # two sessions pressing Play at once cannot both pass the cap
-            if active_trainers() >= max_trainers():
-                self.capped = True
-                return None
-            runner = LiveTraining(build=_builder(preset, dict(settings), fresh,
-                                                 self.mnist.train.images),
-                                  initial=shown.snapshot() if shown is not None else None)
-            _trainers.add(runner)
+        from ui import trainer_cap  # it imports this module
+
+        # counted under the cap's lock (two sessions pressing Play at once cannot both pass
+        # it) and watched by its reaper (a paused trainer of a closed tab is freed)
+        runner = trainer_cap.claim(lambda: LiveTraining(
+            build=_builder(preset, dict(settings), fresh, self.mnist.train.images),
+            initial=shown.snapshot() if shown is not None else None))
+        if runner is None:
+            self.capped = True
+            return None
         S.gan_live = runner
         runner.build()  # at once, even if paused (Reset): the thread builds it
         self._started_now = preset
