@@ -101,7 +101,8 @@ def knobs_ui(source: tuple, model, mnist, s: dv.Settings) -> None:
         st.warning(f"The shipped measurements cannot be read ({ui.plain(e)}); measure them "
                    "below.", icon=":material/warning:")
         rows = None
-    origin = "shipped with the model (`python -m genlib.diffusion_knobs`)"
+    preset = model.config.get("preset", "latent")
+    origin = f"shipped with the model (`python -m genlib.diffusion_knobs --preset {preset}`)"
     if rows is None:
         st.info("No measurements ship for this model and dataset (they ship for both shipped "
                 f"models on the embedded sample). Measuring takes {len(settings())} "

@@ -59,6 +59,31 @@ def test_bad_model_link_is_named_and_the_latent_model_shows():
     assert at.button_group(key="df_model").value == "latent"
 
 
+def test_pixel_knob_charts_come_from_its_shipped_table(monkeypatch):
+    """The pixel model's knob charts open from its shipped table: nothing is measured (a
+    measurement here would fail the test) and the chart shows the table's values."""
+    import pyarrow as pa
+
+    from genlib import diffusion_knobs as dk
+    from genlib.data import load_mnist
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("the page measured a point")
+
+    monkeypatch.setattr(dk, "measure_point", no_measuring)
+    at = _open({"df_model": "pixel", "df_tab": "What the knobs do"})
+    assert not at.exception, at.exception
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 2
+    assert not [b for b in at.button if b.key == "df_knobs_go"]  # nothing to measure
+    rows = dk.load_table(df.DiffusionModel.load_pretrained("pixel"), load_mnist("sample"))
+    shown = pa.ipc.open_stream(charts[1].proto.data.data).read_all().to_pylist()
+    want = {(r["sampler"], r["steps"]): r["frechet"] for r in rows if r["guidance"] == 1.5}
+    assert {(v["steps"]): v["frechet"] for v in shown if "Euler" in v["sampler"]} == {
+        steps: f for (sampler, steps), f in want.items() if sampler == "euler"}
+    assert "shipped with the model" in " ".join(c.value for c in at.caption).lower()
+
+
 def test_the_page_samples_the_pixel_model_without_tensorflow():
     import subprocess
 

@@ -53,3 +53,25 @@ def test_pixel_link_on_a_phone_shows_the_picture_first(browser, server, screensh
         page.screenshot(path=str(screenshot_dir / "diffusion_pixel_390.png"))
     finally:
         context.close()
+
+
+def test_pixel_knob_charts_open_from_the_shipped_table(browser, server, screenshot_dir):
+    """The pixel model's knob tab shows both charts at once (its table ships), on a wide
+    screen and on a phone; no "Measure them now" button."""
+    for width in (1400, 390):
+        context = browser.new_context(viewport={"width": width, "height": 1600})
+        page = context.new_page()
+        try:
+            page.goto(page_url(server, PAGE) + "?df_model=pixel&df_tab=What+the+knobs+do")
+            wait_idle(page, SLOW)
+            _no_exception(page)
+            main = page.locator("[data-testid='stMain']")
+            expect(main.locator("[data-testid='stVegaLiteChart']")).to_have_count(2,
+                                                                                  timeout=SLOW)
+            expect(main.get_by_text("shipped with the model", exact=False)).to_be_visible()
+            expect(page.locator(".st-key-df_knobs_go")).to_have_count(0)
+            page.wait_for_timeout(500)  # the charts draw after their element appears
+            main.locator("[data-testid='stVegaLiteChart']").first.scroll_into_view_if_needed()
+            page.screenshot(path=str(screenshot_dir / f"diffusion_pixel_knobs_{width}.png"))
+        finally:
+            context.close()

@@ -42,6 +42,22 @@ def test_shipped_table_holds_for_the_shipped_model_and_sample(model, mnist):
     assert dk.load_table(model, mnist, n=123) is None  # other settings: measured live
 
 
+def test_shipped_pixel_table_holds_for_the_shipped_pixel_model(mnist):
+    """The pixel U-Net's table ships too (it takes ~15 minutes of CPU to measure): every
+    setting, and its figures say what the knobs do (guidance up, consistency up)."""
+    pixel = df.DiffusionModel.load_pretrained("pixel")
+    assert dk.shipped_table_path("pixel").name == "diffusion_pixel_knobs.npz"
+    rows = dk.load_table(pixel, mnist)
+    assert rows is not None
+    assert {(r["guidance"], r["steps"], r["sampler"]) for r in rows} == set(
+        dk.guidance_settings() + dk.steps_settings())
+    cons = {r["guidance"]: r["consistency"] for r in rows
+            if r["steps"] == 20 and r["sampler"] == "euler"}
+    assert cons[0.0] < 0.3 < 0.95 < cons[3.0]
+    model = df.DiffusionModel.load_pretrained("latent")
+    assert dk.load_table(model, mnist, path=dk.shipped_table_path("pixel")) is None
+
+
 def test_a_table_for_another_model_is_not_used(model, mnist, tmp_path):
     path = tmp_path / "t.npz"
     shutil.copy(dk.shipped_table_path(), path)
