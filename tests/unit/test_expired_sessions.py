@@ -1,7 +1,7 @@
 """ui.expired_sessions against Streamlit's own session manager and store: a closed tab's
 session is shut down once its reconnect time is up, and not before."""
 
-import time
+import threading
 from unittest import mock
 
 from streamlit.runtime.memory_session_storage import MemorySessionStorage
@@ -20,11 +20,23 @@ class FakeSession:
         self.shut_down += 1
 
 
-def manager(ttl: float) -> WebsocketSessionManager:
-    return WebsocketSessionManager(
-        session_storage=MemorySessionStorage(ttl_seconds=ttl),
+class Clock:
+    """The store's timer, moved by hand: no test depends on how busy the machine is."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def manager(ttl: float, maxsize: int = 128) -> WebsocketSessionManager:
+    mgr = WebsocketSessionManager(
+        session_storage=MemorySessionStorage(maxsize=maxsize, ttl_seconds=ttl),
         uploaded_file_manager=mock.MagicMock(), script_cache=mock.MagicMock(),
         message_enqueued_callback=None)
+    mgr.clock = mgr._session_storage._cache._timer = Clock()
+    return mgr
 
 
 def save(mgr, session):
@@ -36,7 +48,7 @@ def test_expired_sessions_are_shut_down_once_and_leave_the_store():
     expired_sessions.install(mgr)
     old = FakeSession("closed-tab")
     save(mgr, old)
-    time.sleep(0.3)
+    mgr.clock.now += 0.3
     young = FakeSession("blip")  # disconnected a moment ago: may still reconnect
     save(mgr, young)  # this write reaps the expired one: it must still be shut down
 
@@ -53,7 +65,7 @@ def test_a_failing_shutdown_does_not_stop_the_others():
     bad.shutdown = mock.Mock(side_effect=RuntimeError("boom"))
     for s in (bad, good):
         save(mgr, s)
-    time.sleep(0.1)
+    mgr.clock.now += 0.1
     assert expired_sessions.sweep(mgr) == 2
     assert good.shut_down == 1
 
@@ -62,13 +74,10 @@ def test_sessions_reaped_by_the_sweep_and_evicted_when_full_are_shut_down():
     mgr = manager(ttl=0.2)
     gone = FakeSession("gone")
     save(mgr, gone)
-    time.sleep(0.3)
+    mgr.clock.now += 0.3
     assert expired_sessions.sweep(mgr) == 1 and gone.shut_down == 1
 
-    full = WebsocketSessionManager(
-        session_storage=MemorySessionStorage(maxsize=2, ttl_seconds=60),
-        uploaded_file_manager=mock.MagicMock(), script_cache=mock.MagicMock(),
-        message_enqueued_callback=None)
+    full = manager(ttl=60, maxsize=2)
     expired_sessions.install(full)
     sessions = [FakeSession(f"s{i}") for i in range(3)]
     for s in sessions:
@@ -87,6 +96,10 @@ def test_a_session_taken_out_to_reconnect_is_not_shut_down():
     assert expired_sessions.sweep(mgr) == 0 and back.shut_down == 0
 
 
-def test_start_outside_a_server_does_nothing():
-    expired_sessions.start()  # no Streamlit runtime in a unit test
+def test_start_outside_a_server_does_nothing(monkeypatch):
+    from streamlit.runtime import Runtime
+
+    monkeypatch.setattr(expired_sessions, "_started", threading.Event())
+    monkeypatch.setattr(Runtime, "exists", staticmethod(lambda: False))
+    expired_sessions.start()
     assert not expired_sessions._started.is_set()
