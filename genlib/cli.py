@@ -97,14 +97,20 @@ def scoreboard(args, extra: list[str]) -> int:
 
 
 def find_model(query: str) -> str:
-    """A registry row by its name, case-insensitively, or by a part of it that names one row."""
+    """A registry row by its name, case-insensitively; or by its preset when one row has it
+    (``mlp``, ``dcgan_best``); or by a part of the name that names one row."""
     from genlib import registry
 
     names = list(registry.MODELS)
     exact = [n for n in names if n.lower() == query.strip().lower()]
     if exact:
         return exact[0]
-    found = [n for n in names if query.strip().lower() in n.lower()] if query.strip() else []
+    preset = [n for n in names
+              if getattr(registry.MODELS[n].make, "preset", None) == query.strip().lower()]
+    if len(preset) == 1:
+        return preset[0]
+    found = preset or ([n for n in names if query.strip().lower() in n.lower()]
+                       if query.strip() else [])
     if len(found) == 1:
         return found[0]
     listing = "\n".join(f"  {n}" for n in names)

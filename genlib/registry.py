@@ -71,6 +71,7 @@ def pretrained(family_class: str, preset: str) -> Callable:
     def make(mnist):
         module, name = family_class.split(":")
         return getattr(importlib.import_module(module), name).load_pretrained(preset)
+    make.preset = preset  # a short name for the row (``genlab sample mlp``)
     return make
 
 

@@ -32,7 +32,7 @@ def test_help_lists_every_command():
     (("fly",), "invalid choice: 'fly'"),
     (("train", "rnn"), "invalid choice: 'rnn'"),
     (("sample", "no such model"), "no model 'no such model'"),
-    (("sample", "conv"), "matches 2 models"),
+    (("sample", "VAE, best"), "matches 2 models"),
     (("sample", "mlp", "-n", "0"), "must be at least 1"),
     (("sample", "mlp", "-n", "many"), "'many' is not a whole number"),
     (("sample", "mlp", "-o", "grid.jpg"), "should end in .png"),
@@ -85,3 +85,21 @@ def test_importing_the_cli_loads_neither_tensorflow_nor_streamlit():
 def test_app_dir_in_a_checkout_is_the_checkout():
     """Run from a clone, `genlab run` serves this checkout's app.py and pages/."""
     assert cli.app_dir() == ROOT
+
+
+def test_a_model_is_found_by_name_preset_or_unique_part():
+    from genlib import registry
+    from genlib.cli import UsageError, find_model
+
+    assert find_model("gan, mlp") == "GAN, MLP"
+    # a preset names the one row loaded from it, though other names contain it too
+    assert find_model("mlp") == "GAN, MLP" and find_model("dcgan") == "GAN, DCGAN"
+    assert find_model("mlp_best") == "Best GAN: MLP, EMA of G"
+    assert find_model("pca") == "Gaussian, PCA (rank 20)"
+    shared = [n for n in registry.MODELS
+              if getattr(registry.MODELS[n].make, "preset", None) == "conv_best"]
+    assert len(shared) == 2  # one preset, two rows: the preset alone does not choose
+    with pytest.raises(UsageError, match="matches 2 models"):
+        find_model("conv_best")
+    with pytest.raises(UsageError, match="no model"):
+        find_model("no such model")
