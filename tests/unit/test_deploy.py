@@ -50,6 +50,7 @@ def test_pods_are_probed_on_the_health_endpoint_and_run_as_non_root(resources):
     env = {e["name"]: e for e in container["env"]}
     assert int(env["GENLAB_MAX_TRAINERS"]["value"]) >= 1
     assert "STREAMLIT_SERVER_COOKIE_SECRET" in env  # one secret: uploads survive a failover
+    assert env["MALLOC_ARENA_MAX"]["value"] == "2"  # memory comes back when tabs close
     assert resources["Deployment"]["spec"]["replicas"] >= 2
 
 
@@ -102,6 +103,7 @@ def test_the_container_runs_genlab_as_non_root_with_a_health_check():
     copied = {src.rstrip("/") for ln in lines if ln.startswith("COPY ")
               for src in ln.split()[1:-1]}
     assert {"app.py", "pages", "ui", "genlib", ".streamlit", "pyproject.toml"} <= copied
+    assert any(ln.startswith("MALLOC_ARENA_MAX=2") for ln in lines)  # ENV: two malloc arenas
 
 
 @pytest.mark.parametrize("args, says", [
