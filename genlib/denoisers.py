@@ -192,8 +192,9 @@ class UNetDenoiser:
     norm(x))) + emb)))`` with GroupNorm; see :func:`unet_blocks` for the layout. The shipped
     preset (2 x 2 patches, 14 x 14 x 32 then 7 x 7 x 64) costs ~16 M multiply-adds per image;
     every 3 x 3 convolution is one im2col product, and ~half the time goes to the products.
-    16 digits at 20 guided steps take ~0.3 s in numpy on two cores, ~0.43 s on one, below
-    Keras' ``predict_on_batch`` loop (``benchmarks/bench_diffusion.py``).
+    16 digits at 20 guided steps take ~0.25-0.3 s in numpy on two free cores, ~0.41 s on one;
+    Keras' ``predict_on_batch`` loop took ~0.3 s in the same runs (``benchmarks/
+    bench_diffusion.py``; when the second core is busy, numpy can be the slower).
     :mod:`genlib.denoisers_keras` builds the same network in Keras with the same names.
     """
 
