@@ -96,14 +96,13 @@ def _loop(runtime) -> None:
 
 
 def start() -> None:
-    """Start the sweeping thread once per server process (no-op outside a server, e.g.
-    in AppTest)."""
+    """Start the sweeping thread once per server process (no-op outside a server)."""
     if _started.is_set():
         return
     from streamlit.runtime import Runtime
 
-    if not Runtime.exists():
-        return
+    if not Runtime.exists() or type(Runtime.instance()) is not Runtime:
+        return  # no server: a unit test, or AppTest's stand-in runtime (no sessions to free)
     with _start_lock:
         if _started.is_set():
             return

@@ -103,3 +103,12 @@ def test_start_outside_a_server_does_nothing(monkeypatch):
     monkeypatch.setattr(Runtime, "exists", staticmethod(lambda: False))
     expired_sessions.start()
     assert not expired_sessions._started.is_set()
+
+
+def test_start_under_apptest_stand_in_runtime_does_nothing(monkeypatch):
+    from streamlit.runtime import Runtime
+
+    monkeypatch.setattr(expired_sessions, "_started", threading.Event())
+    monkeypatch.setattr(Runtime, "_instance", mock.MagicMock(spec=Runtime))  # as AppTest does
+    expired_sessions.start()
+    assert not expired_sessions._started.is_set()
