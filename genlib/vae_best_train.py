@@ -28,7 +28,7 @@ import numpy as np
 
 from genlib.vae import VAE
 from genlib.vae_prior import PRIOR_KEYS
-from genlib.vae_train import CHUNK, VAETrainer, keras_weights
+from genlib.vae_train import CHUNK, VAETrainer, compiled_steps, keras_weights
 
 __all__ = ["BestVAETrainer", "shift_digits", "run"]
 
@@ -119,28 +119,8 @@ class BestVAETrainer(VAETrainer):
             log_p = tf.reduce_logsumexp(comp + tf.nn.log_softmax(logits_k)[None], axis=1)
             return recon, tf.reduce_mean(log_q - log_p)
 
-        bs = c["batch_size"]
-        image_sig = tf.TensorSpec((None, bs, 28, 28), tf.float32)
-        eps_sig = tf.TensorSpec((None, bs, d), tf.float32)
-
-        @tf.function(input_signature=[image_sig, eps_sig], autograph=False)
-        def train_steps(xs, eps):
-            def body(i, sums):
-                with tf.GradientTape() as tape:
-                    recon, kl = terms(xs[i], eps[i], True)
-                    loss = recon + beta_t * kl
-                optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-                return i + 1, sums + tf.stack([recon, kl])
-
-            _, sums = tf.while_loop(lambda i, _: i < tf.shape(xs)[0], body,
-                                    (tf.constant(0), tf.zeros(2)))
-            return sums
-
-        @tf.function(reduce_retracing=True, autograph=False)
-        def eval_step(x, eps):
-            return terms(x, eps, False)
-
-        self._train_steps, self._eval_step = train_steps, eval_step
+        self._train_steps, self._eval_step = compiled_steps(
+            terms, variables, optimizer, beta_t, c["batch_size"], d)
 
     def _beta_now(self, epoch: int) -> float:
         warm = int(self.config.get("warmup_epochs", 0))

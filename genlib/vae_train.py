@@ -112,6 +112,42 @@ def _config(preset: str, epochs, latent_dim, beta) -> tuple[dict, int]:
     return _check_config(config), epochs
 
 
+def compiled_steps(terms, variables, optimizer, beta_t, batch_size: int, latent_dim: int):
+    """(train_steps, eval_step) as ``tf.function``s over ``terms(x, eps, training) -> (recon,
+    kl)``: ``train_steps(xs, eps)`` runs one Adam step per leading index of ``xs`` (minimising
+    recon + beta_t * kl) and returns the summed (recon, kl); ``eval_step(x, eps)`` is
+    ``terms`` without training.
+
+    Several steps per call: the Python round trip per step would cost more than the step.
+    autograph=False with an explicit while_loop: AutoGraph re-reads this file's source at
+    trace time and gives up if the file changed since import (e.g. an upgrade under a running
+    server).
+    """
+    import tensorflow as tf
+
+    image_sig = tf.TensorSpec((None, batch_size, 28, 28), tf.float32)
+    eps_sig = tf.TensorSpec((None, batch_size, latent_dim), tf.float32)
+
+    @tf.function(input_signature=[image_sig, eps_sig], autograph=False)
+    def train_steps(xs, eps):
+        def body(i, sums):
+            with tf.GradientTape() as tape:
+                recon, kl = terms(xs[i], eps[i], True)
+                loss = recon + beta_t * kl
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            return i + 1, sums + tf.stack([recon, kl])
+
+        _, sums = tf.while_loop(lambda i, _: i < tf.shape(xs)[0], body,
+                                (tf.constant(0), tf.zeros(2)))
+        return sums
+
+    @tf.function(reduce_retracing=True, autograph=False)
+    def eval_step(x, eps):
+        return terms(x, eps, False)
+
+    return train_steps, eval_step
+
+
 class VAETrainer:
     """Trains a VAE with Keras under ``tf.function``, epoch by epoch, in steps.
 
@@ -179,32 +215,8 @@ class VAETrainer:
                 tf.square(mean) + tf.exp(logvar) - 1.0 - logvar, axis=1))
             return recon, kl
 
-        bs, d = config["batch_size"], config["latent_dim"]
-        image_sig = tf.TensorSpec((None, bs, 28, 28), tf.float32)
-        eps_sig = tf.TensorSpec((None, bs, d), tf.float32)
-
-        # Several steps per call: the Python round trip per step would cost more than the step.
-        # autograph=False with an explicit while_loop: AutoGraph re-reads this file's source at
-        # trace time and gives up if the file changed since import (e.g. an upgrade under a
-        # running server).
-        @tf.function(input_signature=[image_sig, eps_sig], autograph=False)
-        def train_steps(xs, eps):
-            def body(i, sums):
-                with tf.GradientTape() as tape:
-                    recon, kl = terms(xs[i], eps[i], True)
-                    loss = recon + beta_t * kl
-                optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-                return i + 1, sums + tf.stack([recon, kl])
-
-            _, sums = tf.while_loop(lambda i, _: i < tf.shape(xs)[0], body,
-                                    (tf.constant(0), tf.zeros(2)))
-            return sums
-
-        @tf.function(reduce_retracing=True, autograph=False)
-        def eval_step(x, eps):
-            return terms(x, eps, False)
-
-        self._train_steps, self._eval_step = train_steps, eval_step
+        self._train_steps, self._eval_step = compiled_steps(
+            terms, variables, optimizer, beta_t, config["batch_size"], config["latent_dim"])
 
     # -- training
 
