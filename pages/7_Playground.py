@@ -122,7 +122,8 @@ st.dataframe(table, hide_index=True, width="stretch", key="pg_table",
                             for k in ("A: off-support", "B: copy", "C: good")})
 st.caption(f"{panel.N_SAMPLES:,} samples per model; a copy is closer to a training point "
            f"than {abc.COPY_QUANTILE:.0%} of held-out real points are. Neural models appear "
-           "once trained in a panel above.")
+           "once trained in a panel above and paused (while playing, a panel shows its own "
+           "shares live).")
 best = max(table, key=lambda r: r["C: good"])
 st.markdown(f"**Verdict.** {ui.plain(best['Verdict'])}")
 if np.isfinite(best["C: good"]) and best["C: good"] < 0.85:

@@ -157,7 +157,8 @@ def _metrics(row: dict, key: str) -> None:
 
 
 def show(choice: dict, data_key: tuple, points: pdata.PointSet) -> dict | None:
-    """Draw a panel; return its A / B / C row (None for a neural model not trained yet)."""
+    """Draw a panel; return its A / B / C row (None for a neural model not trained yet or
+    training now)."""
     slot, model = choice["slot"], choice["model"]
     if model not in pm.NEURAL:
         with st.spinner(fit_message(model, _param(choice), len(points.train))):
@@ -281,8 +282,8 @@ def _neural(choice: dict, data_key: tuple, points) -> dict | None:
 
     live_view()
     snap = ctl.snapshot()
-    if snap is None:
-        return None
+    if snap is None or ctl.playing:  # the table below is drawn once per page run: a playing
+        return None  # model's row there would be stale at once (its panel shows its shares)
     with nn.single_threaded():
         return neural_figures(snap, points, thr, seed, tree=tree)[2]
 

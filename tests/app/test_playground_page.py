@@ -191,3 +191,24 @@ def test_page_is_listed_in_the_navigation():
     assert "7_Playground" in ui.PAGE_ICONS
     assert any("Playground" in str(getattr(link, "label", "")) for link in
                at.get("page_link"))
+
+
+def test_a_playing_model_leaves_the_table_until_paused(at):
+    """The table is drawn once per page run: while a panel plays, its model has no row
+    there (it would be stale at once); paused, its row is back at the panel's step."""
+    at.selectbox(key="pg_data").set_value("eight").run()
+    at.selectbox(key="pg_model").set_value("flow").run()
+    at.button(key="pg_play_a").click().run()
+
+    def live_line():  # the playing panel's own A / B / C line
+        return any("samples." in m.value and "**A**" in m.value for m in at.markdown)
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not live_line():
+        time.sleep(1.0)
+        at.run()
+    assert not at.exception and live_line()
+    assert not any("Flow matching" in r for r in _table(at))
+    at.button(key="pg_pause_a").click().run()
+    assert not at.exception
+    assert any(r.startswith("Flow matching (step") for r in _table(at))
