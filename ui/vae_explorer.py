@@ -237,6 +237,10 @@ class Explorer:
 
         def make():
             if means:
+                for k in (start, end):
+                    if np.isnan(self.means[k]).any():
+                        raise ValueError(f"the training digits have no {k}s: pick two digits "
+                                         "they have")
                 za, zb = self.means[start], self.means[end]
             else:
                 idx = self.held_out_digits(seed)

@@ -51,3 +51,19 @@ def test_page_runs_on_an_unusual_dataset(page, kind, tmp_path, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     if page == "app.py" or "dataset=False" not in (ROOT / page).read_text(encoding="utf-8"):
         assert any(ui.plain(kind) in c.value for c in at.sidebar.caption)
+
+
+def test_vae_interpolation_to_a_missing_digit_says_so(tmp_path, monkeypatch):
+    """Only 0-4: the interpolation's default 1 -> 7 names the missing 7s (it decoded a NaN
+    code to a black strip without a word)."""
+    monkeypatch.setenv("GENLAB_MNIST", str(_dataset("only_0_to_4", tmp_path)))
+    ui.load_dataset.clear()
+    try:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+        at.switch_page("pages/3_VAE_Latent_Space.py").run()
+        assert not at.exception
+        assert any("no 7s" in e.value for e in at.error), [e.value for e in at.error]
+        at.selectbox(key="vae_to").set_value(4).run()
+        assert not any("no 7s" in e.value for e in at.error)
+    finally:
+        ui.load_dataset.clear()
