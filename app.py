@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 import ui
-from ui import home_figures
+from ui import home_figures, inline_image
 
 mnist = ui.setup_page("Home", ":material/home:")
 
@@ -29,7 +29,7 @@ st.markdown(
     "**discriminative** model learns only $p(y \\mid x)$: it can tell a 3 from an 8, "
     "but it cannot draw either."
 )
-st.image(figure_png("generative_vs_discriminative"), width="content")
+inline_image.image(figure_png("generative_vs_discriminative"), width="content")
 
 left, right = st.columns([3, 2], gap="large")
 with left:
@@ -59,7 +59,7 @@ with left:
         "differs from one draw to the next."
     )
 with right:
-    st.image(figure_png("good_samples"), width="content")
+    inline_image.image(figure_png("good_samples"), width="content")
 
 st.subheader("The pages")
 from ui import talk, tour  # noqa: E402 (the tour and talk mode belong to this section)

@@ -9,7 +9,7 @@ import streamlit as st
 
 import ui
 from genlib import vae, vae_train
-from ui import drawing_pad, evaluation, url, vae_explorer, warmup
+from ui import drawing_pad, evaluation, inline_image, url, vae_explorer, warmup
 from ui.vae_explorer import SPAN, STEP
 
 mnist = ui.setup_page("VAE Latent Space", ":material/tune:")
@@ -79,7 +79,7 @@ def arrow_chart(ex: vae_explorer.Explorer, key: tuple, spec_columns: tuple) -> t
 
 def show_png(png: bytes, key: str, caption: str | None = None, width="content") -> None:
     """ui.show_grid for a grid already encoded (cached): the image and its download button."""
-    st.image(png, caption=caption, width=width, output_format="PNG")
+    inline_image.image(png, caption=caption, width=width)
     st.download_button("Download PNG", png, file_name=f"{key}.png", mime="image/png",
                        key=f"{key}_png", on_click="ignore", icon=":material/download:")
 
@@ -216,7 +216,7 @@ explore, latent_map, recon_tab, samples_tab, upload_tab, training_tab = st.tabs(
 def slider(i: int) -> float:
     st.session_state.setdefault(f"vae_z_{name}_{i}", 0.0)
     value = st.slider(f"z{i + 1}", -SPAN, SPAN, step=STEP, key=f"vae_z_{name}_{i}")
-    st.image(ex.strips[i], width="stretch", output_format="PNG")
+    inline_image.image(ex.strips[i], width="stretch")
     return value
 
 
@@ -260,9 +260,8 @@ def explorer() -> None:
         i = a.selectbox("Across", order, format_func=label, key=f"vae_gx_{name}")
         j = b.selectbox("Up", order, index=1, format_func=label, key=f"vae_gy_{name}")
         with ui.user_errors():
-            st.image(ex.grid_png((i, j), z),
-                     width="stretch",
-                     output_format="PNG",
+            inline_image.image(ex.grid_png((i, j), z),
+                               width="stretch",
                      caption=f"Decoded over z{i + 1} × z{j + 1} in [−3, 3], the other "
                              "dimensions at the sliders; red: the current point")
 
@@ -320,9 +319,9 @@ with samples_tab:
     if learned:
         with ui.user_errors("The learned prior is unavailable: "):
             drawn, png = learned_prior_samples(seed)
-            st.image(png, caption=f"100 codes from the learned prior (seed {seed}, digits "
-                     "drawn uniformly, 20 Euler steps), decoded by the same decoder",
-                     output_format="PNG")
+            inline_image.image(png, caption=f"100 codes from the learned prior (seed {seed}, "
+                               "digits drawn uniformly, 20 Euler steps), decoded by the same "
+                               "decoder")
             st.caption("Same decoder, another prior: compare *How good are these samples?* "
                        "with N(0, I)'s. The VAE's own prior puts mass where no digit's code "
                        "is, and those codes decode to blends.")
@@ -339,7 +338,7 @@ with samples_tab:
         drawn, png = ex.samples(seed, prior)
         what = ("codes z from the learned prior" if prior == "model" and model.learned_prior
                 else "draws z ~ N(0, I)")
-        st.image(png, caption=f"100 {what} with seed {seed}, decoded", output_format="PNG")
+        inline_image.image(png, caption=f"100 {what} with seed {seed}, decoded")
     if drawn is not None:
         st.download_button("Download PNG", png, file_name="vae_samples.png", mime="image/png",
                            key="vae_samples_png", on_click="ignore",

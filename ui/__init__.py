@@ -23,6 +23,7 @@ import genlib
 from genlib import data_files
 from genlib import images as gim
 from genlib.data import available_sources
+from ui import inline_image
 
 log = logging.getLogger("genlab")
 # TensorFlow's start-up chatter (oneDNN notices, CPU feature lines) is not for a presenter's
@@ -294,7 +295,7 @@ def show_grid(images, n_cols: int | None = None, *, key: str, caption: str | Non
               scale: int = 4, width="content", download: bool = True) -> None:
     """Show digits (n, 28, 28) as one crisp grid image, with a PNG download button."""
     png = gim.to_png(gim.tile(images, n_cols), scale=scale)
-    st.image(png, caption=caption, width=width, output_format="PNG")
+    inline_image.image(png, caption=caption, width=width)
     if download:
         st.download_button("Download PNG", png, file_name=f"{key}.png", mime="image/png",
                            key=f"{key}_png", on_click="ignore", icon=":material/download:")

@@ -13,7 +13,7 @@ import ui
 from genlib import diffusion_edits as de
 from genlib import images as gim
 from ui import diffusion_view as dv
-from ui import drawing_pad, evaluation
+from ui import drawing_pad, evaluation, inline_image
 
 SDEDIT_TIMES = tuple(np.round(np.linspace(0, 1, 11), 2))
 SOURCES = ["Draw or upload yours", "A held-out digit"]
@@ -61,13 +61,14 @@ def sdedit_ui(source: tuple, mnist, s: dv.Settings) -> None:
         pred, proba, _ = judge.predict_all(r.edited[:, 0])
         kept = de.similarity(r.edited[:, 0], image)
         left, right = st.columns([1, 4], vertical_alignment="center")
-        left.image(gim.to_png(image, scale=5), caption="Your digit, as MNIST (28 x 28)")
+        inline_image.image(gim.to_png(image, scale=5), where=left,
+                           caption="Your digit, as MNIST (28 x 28)")
         strip = gim.tile(np.concatenate([r.noised[:, 0], r.edited[:, 0]]), len(r.times), pad=3)
-        right.image(gim.to_png(strip, scale=3), width="stretch", output_format="PNG",
-                    caption=f"t = {', '.join(f'{t:g}' for t in r.times)}. Top: noised to t. "
-                            f"Bottom: denoised towards {towards} ({s.steps} steps from t = 1, "
-                            "proportionally fewer from smaller t; guidance "
-                            f"{s.guidance:g}, seed {s.seed}).")
+        inline_image.image(gim.to_png(strip, scale=3), where=right, width="stretch",
+                           caption=f"t = {', '.join(f'{t:g}' for t in r.times)}. Top: noised "
+                                   f"to t. Bottom: denoised towards {towards} ({s.steps} steps "
+                                   "from t = 1, proportionally fewer from smaller t; guidance "
+                                   f"{s.guidance:g}, seed {s.seed}).")
         st.vega_lite_chart(survival_chart(r.times, kept, pred, proba.max(1)), width="stretch",
                            key="df_sd_chart")
         st.caption("How much of your digit survives: the pixel correlation of the result with "

@@ -17,6 +17,7 @@ import math
 import streamlit as st
 
 from ui import diffusion_view as dv
+from ui import inline_image
 
 FRAME_S = 0.25  # seconds per frame while playing (a server round trip each)
 MAX_PLAY_FRAMES = 40  # a 200-step run plays every 5th step: ~10 s
@@ -92,14 +93,14 @@ def scrubber(view: dv.TrajectoryView, playing: bool) -> None:
         t = float(view.traj.times[k])
         left, right = st.columns([1, 1.4], gap="large")
         with left, st.container(key="df_main_picture"):
-            st.image(view.step_png(k), output_format="PNG",
-                     caption=f"Step {k}/{n}, t = {t:.2f}. Left: x_t decoded. Right: the "
-                             "model's guess of the clean digit, x̂₀ = x_t − t·v")
+            inline_image.image(view.step_png(k),
+                               caption=f"Step {k}/{n}, t = {t:.2f}. Left: x_t decoded. Right: "
+                                       "the model's guess of the clean digit, x̂₀ = x_t − t·v")
         with right:
             st.markdown("**The whole run** (the lit frame is the step above)")
-            st.image(view.strip_png(k), output_format="PNG", width="stretch",
-                     caption="Top: x_t from t = 1 (left) to t = 0. Bottom: the guess at each "
-                             "step.")
+            inline_image.image(view.strip_png(k), width="stretch",
+                               caption="Top: x_t from t = 1 (left) to t = 0. Bottom: the "
+                                       "guess at each step.")
         if playing and k >= n:
             ss["df_playing"] = False
             st.rerun()  # the end: drop the timer, show Play again

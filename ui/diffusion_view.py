@@ -18,7 +18,7 @@ import streamlit as st
 import ui
 from genlib import diffusion as df
 from genlib import images as gim
-from ui import charts, evaluation, url
+from ui import charts, evaluation, inline_image, url
 
 DIGITS = ["unconditional", *map(str, range(10))]
 SAMPLER_LABELS = {"euler": "Deterministic (Euler ODE = DDIM)",
@@ -259,20 +259,23 @@ def forward_ui(source: tuple, model: df.DiffusionModel, mnist, s: Settings) -> N
         image = real_digit(mnist, evaluation.dataset_key(mnist), digit, which)
         latent, pixel = forward_pictures(model, image, t, s.seed)
         p1, p2, p3, m = st.columns([1, 1, 1, 1.3])
-        p1.image(gim.to_png(image, scale=6), caption="x₀, a held-out digit")
+        inline_image.image(gim.to_png(image, scale=6), where=p1, caption="x₀, a held-out digit")
         pixel_model = isinstance(model.space, df.PixelSpace)  # its own x_t is the pixels'
         if not pixel_model:
-            p2.image(gim.to_png(latent, scale=6), caption=f"Latent x_t at t = {t:.2f}, decoded")
-        p3.image(gim.to_png(pixel, scale=6), caption=f"Pixel-space x_t at t = {t:.2f}")
+            inline_image.image(gim.to_png(latent, scale=6), where=p2,
+                               caption=f"Latent x_t at t = {t:.2f}, decoded")
+        inline_image.image(gim.to_png(pixel, scale=6), where=p3,
+                           caption=f"Pixel-space x_t at t = {t:.2f}")
         m.metric("Signal share 1 − t", f"{1 - t:.0%}")
         m.metric("Noise share t", f"{t:.0%}")
         m.metric("Signal-to-noise ((1 − t)/t)²", "∞" if t == 0 else f"{((1 - t) / t) ** 2:.3g}")
-        st.image(forward_strip_png(source, image, s.seed), output_format="PNG",
-                 caption="t = 0, 0.1, ..., 1, two draws of the noise: what this pixel-space "
-                         "model sees." if pixel_model else
-                         "t = 0, 0.1, ..., 1. Top: noise added to the 16-D code, decoded by the "
-                         "VAE (noisy codes still decode to smooth blobs). Bottom: noise added "
-                         "to the pixels, for intuition (what a pixel-space model sees).")
+        inline_image.image(forward_strip_png(source, image, s.seed),
+                           caption="t = 0, 0.1, ..., 1, two draws of the noise: what this "
+                                   "pixel-space model sees." if pixel_model else
+                                   "t = 0, 0.1, ..., 1. Top: noise added to the 16-D code, "
+                                   "decoded by the VAE (noisy codes still decode to smooth "
+                                   "blobs). Bottom: noise added to the pixels, for intuition "
+                                   "(what a pixel-space model sees).")
     c1, c2 = st.columns(2)
     c1.vega_lite_chart(charts.diffusion_schedule_chart(t), width="stretch", key="df_sched")
     c2.vega_lite_chart(charts.diffusion_snr_chart(t), width="stretch", key="df_snr")

@@ -26,6 +26,7 @@ import numpy as np
 import streamlit as st
 
 from genlib import digit_upload, drawing
+from ui import inline_image
 
 __all__ = ["digit_input", "peek", "pad_key", "upload_key", "Choice"]
 
@@ -336,8 +337,8 @@ def digit_input(key: str, *, upload: bool = True, judge_kind: str | None = "samp
             st.warning(choice.problem, icon=":material/warning:")
     if file is not None and choice.source == "upload":
         try:
-            upload_col.image(_preview_png(file.file_id, file.getvalue()), caption="Your image",
-                             width=160)
+            inline_image.image(_preview_png(file.file_id, file.getvalue()), where=upload_col,
+                               caption="Your image", width=160)
         except ValueError:
             pass  # the message beside the pad already says why
     return choice.digit

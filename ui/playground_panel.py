@@ -19,9 +19,9 @@ from genlib import playground_abc as abc
 from genlib import playground_data as pdata
 from genlib import playground_models as pm
 from genlib import playground_nets as nets
+from ui import inline_image, warmup
 from ui import playground_live as live
 from ui import playground_view as view
-from ui import warmup
 
 S = st.session_state
 N_SAMPLES = view.N_SAMPLES
@@ -166,9 +166,9 @@ def show(choice: dict, data_key: tuple, points: pdata.PointSet) -> dict | None:
         heat = st.toggle("Density heat map", True, key=f"pg_heat_{slot}")
         c = view.samples_canvas(points, r["samples"], r["row"]["_labels"],
                                 r["heat"] / 255.0 if heat else None)
-        st.image(c.png(), width="stretch", output_format="PNG",
-                 caption="Grey: training points. Samples: red = A (off-support), "
-                         "orange = B (copy), green = C (good).")
+        inline_image.image(c.png(), width="stretch",
+                           caption="Grey: training points. Samples: red = A (off-support), "
+                                   "orange = B (copy), green = C (good).")
         _metrics(r["row"], slot)
         return r["row"]
     return _neural(choice, data_key, points)
@@ -262,17 +262,18 @@ def _neural(choice: dict, data_key: tuple, points) -> dict | None:
         st.caption(f":material/memory: {ctl.status()}")
         if snap is None:
             c = view.samples_canvas(points, np.zeros((0, 2)), np.zeros(0, str))
-            st.image(c.png(), width="stretch", output_format="PNG",
-                     caption="The training points; samples appear "
-                     "after the first steps.")
+            inline_image.image(c.png(), width="stretch",
+                               caption="The training points; samples appear after the first "
+                                       "steps.")
             return
         with nn.single_threaded():  # threads woken per small product cost 17x here
             s, samples, row = neural_figures(snap, points, thr, seed,
                                              N_LIVE if ctl.playing else N_SAMPLES, tree)
             frame = neural_canvas(s, samples, row["_labels"], points, views, seed,
                                   LIVE_WIDTH if ctl.playing else view.WIDTH, ctl.playing)
-        st.image(frame, width="stretch", output_format="JPEG" if ctl.playing else "PNG",
-                 caption=f"Step {snap['step']:,}. Samples: red = A, orange = B, green = C.")
+        inline_image.image(frame, width="stretch",
+                           caption=f"Step {snap['step']:,}. Samples: red = A, orange = B, "
+                                   "green = C.")
         if ctl.playing:  # one line, not five elements, 4 times a second
             st.markdown(f"**A** {row['A: off-support']:.0%} · **B** {row['B: copy']:.0%} · "
                         f"**C** {row['C: good']:.0%} of {N_LIVE} samples. "

@@ -15,6 +15,8 @@ def test_home_renders_without_exception():
     assert not at.exception, at.exception
     assert "generative model" in " ".join(m.value for m in at.markdown)
     assert any("Dataset:" in c.value for c in at.sidebar.caption)
+    assert at.image and all(i.url.startswith("data:image/") for img in at.image
+                            for i in img.proto.imgs)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
@@ -28,3 +30,7 @@ def test_page_renders_without_exception(page):
     # a page that uses no digits shows no MNIST choice (it would only confuse)
     assert any("Dataset:" in c.value for c in at.sidebar.caption) == uses_digits
     assert bool([r for r in at.sidebar.radio if r.key == "_source_radio"]) == uses_digits
+    # pictures arrive inside the page's message (ui.inline_image), not as media files that
+    # a late fetch under load, or one behind the wrong replica, would miss (a 404)
+    urls = [i.url for img in at.image for i in img.proto.imgs]
+    assert all(u.startswith("data:image/") for u in urls), [u[:40] for u in urls]

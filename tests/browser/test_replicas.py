@@ -47,8 +47,9 @@ def upload_digit(page, tmp_path) -> None:
 
 def test_each_browser_keeps_one_replica_for_its_session_media_and_uploads(
         cluster, browser, tmp_path):
-    """Browsers get a route cookie on their first response; each one's websocket, media files
-    and upload reach one replica (no 404), and new browsers land on both replicas."""
+    """Browsers get a route cookie on their first response; each one's websocket and upload
+    reach one replica (no 404), its pictures arrive inline and show, and new browsers land on
+    both replicas."""
     used = set()
     for i in range(8):
         context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -64,9 +65,14 @@ def test_each_browser_keeps_one_replica_for_its_session_media_and_uploads(
         assert len(replicas) == 1, replicas  # websocket, media and the upload: one replica
         assert any(e["path"].startswith("/_stcore/upload_file") for e in cluster.access_log()
                    if e["route"] == route)
-        media = [s for s in seen if "/media/" in s[1]]
-        assert media and all(status == 200 for status, _, _ in media), media
-        assert {replica for _, _, replica in media} == replicas
+        media = [s for s in seen if "/media/" in s[1]]  # downloads, if any were fetched
+        assert all(status == 200 for status, _, _ in media), media
+        assert {replica for _, _, replica in media} <= replicas
+        # the pictures travel inside the session's own messages (ui.inline_image): shown,
+        # with no request that could miss its replica or come after the file was dropped
+        shown = page.locator("[data-testid='stMain'] [data-testid='stImage'] img").evaluate_all(
+            "imgs => imgs.map(i => [i.src.slice(0, 11), i.complete && i.naturalWidth > 0])")
+        assert shown and all(s == ["data:image/", True] for s in shown), shown
         failed = [s for s in seen if s[0] >= 400 and not PROBE.search(s[1])]
         assert not failed, failed
         assert page.locator("[data-testid='stException']").count() == 0
