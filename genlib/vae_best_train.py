@@ -77,17 +77,15 @@ class BestVAETrainer(VAETrainer):
 
     def _compile(self) -> None:
         from genlib import nn
-        from genlib.vae_train import build_keras
+        from genlib.vae_train import seeded_networks
 
-        keras = nn.keras()
+        nn.keras()
         import tensorflow as tf
 
         self._tf = tf
         c = self.config
-        keras.utils.set_random_seed(self.seed)
-        self.encoder, self.decoder = encoder, decoder = build_keras(c)
-        opt_cls = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}
-        self._opt = optimizer = opt_cls[c["optimizer"]](learning_rate=c["learning_rate"])
+        self.encoder, self.decoder, self._opt = seeded_networks(c, self.seed)
+        encoder, decoder, optimizer = self.encoder, self.decoder, self._opt
         d, k = c["latent_dim"], int(c.get("prior_components", 1))
         mixture = c.get("prior") == "mixture"
         init = np.random.default_rng(self.seed + 3)

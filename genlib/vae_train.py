@@ -44,6 +44,16 @@ def _apply(layers, x):
     return x
 
 
+def seeded_networks(config: dict, seed: int) -> tuple:
+    """(encoder, decoder, optimizer) for ``config``, Keras' seed set first: the same initial
+    weights for the same seed, in both trainers."""
+    keras = nn.keras()
+    keras.utils.set_random_seed(seed)
+    encoder, decoder = build_keras(config)
+    opt_cls = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}
+    return encoder, decoder, opt_cls[config["optimizer"]](learning_rate=config["learning_rate"])
+
+
 def build_keras(config: dict):
     """Keras models for a config: (encoder: x -> [mean, logvar], decoder: z -> logits (n, 784)).
 
@@ -192,15 +202,13 @@ class VAETrainer:
     # -- the compiled steps
 
     def _compile(self) -> None:
-        keras = nn.keras()
+        nn.keras()
         import tensorflow as tf
 
         self._tf = tf
         config = self.config
-        keras.utils.set_random_seed(self.seed)
-        self.encoder, self.decoder = encoder, decoder = build_keras(config)
-        opt_cls = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam}
-        optimizer = opt_cls[config["optimizer"]](learning_rate=config["learning_rate"])
+        self.encoder, self.decoder, optimizer = seeded_networks(config, self.seed)
+        encoder, decoder = self.encoder, self.decoder
         variables = encoder.trainable_variables + decoder.trainable_variables
         beta_t = tf.constant(config["beta"], tf.float32)
 
