@@ -3,7 +3,8 @@ real Chromium, and sample coverage of the ten digits.
 
 Run: .venv/bin/python -m benchmarks.run gan
 The 5-minute training-quality run is opt-in: GENLAB_BENCH_GAN_QUALITY=1 (it takes ~5.5 min);
-GENLAB_BENCH_GAN_FIRST_STEP_ONLY=1 measures only the first step after opening the page.
+GENLAB_BENCH_GAN_FIRST_STEP_ONLY=1 measures only the first step after opening the page;
+GENLAB_BENCH_GAN_DIGITS_ONLY=1 only the time to digits (the grid's Frechet distance after Play).
 """
 
 from __future__ import annotations
@@ -221,6 +222,86 @@ def sessions_memory(n: int = 10, seconds: float = 20.0) -> dict:
     return rss
 
 
+DIGITS_AT = (5.0, 10.0, 15.0, 20.0, 30.0)  # seconds after Play at which the grid is judged
+
+
+class GridJudge:
+    """Frechet distance of a 64-digit fixed-noise grid to the scoreboard's reference digits
+    (the judge CNN's features, the held-out half R), and the floor: 64 real held-out digits."""
+
+    def __init__(self):
+        from genlib import load_mnist, metrics
+        from genlib.classifier import load_classifier
+        from genlib.scoreboard import prepare_reference
+
+        self.judge = load_classifier()
+        self.ref = prepare_reference(load_mnist("sample"), self.judge)
+        self._fd = metrics.frechet_distance
+        self.floor = self(self.ref.real_images[:64])
+
+    def __call__(self, images) -> float:
+        return self._fd(self.judge.features(images), self.ref.ref_feats)
+
+
+def _untile(png: bytes, n: int = 64, cols: int = 8, pad: int = 2):
+    """The digits of a ``ui.show_grid`` PNG (tiles of 28 px + ``pad`` at any scale)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("L"), np.float32) / 255.0
+    scale = img.shape[1] // (cols * (28 + pad) - pad)
+    img = img[::scale, ::scale]
+    return np.stack([img[r * (28 + pad):r * (28 + pad) + 28, c * (28 + pad):c * (28 + pad) + 28]
+                     for r, c in (divmod(i, cols) for i in range(n))])
+
+
+def digits_headless(judge: GridJudge, at=DIGITS_AT) -> list[tuple[float, int, float]]:
+    """(seconds, step, grid FD) of a fresh mlp trainer (seed 0, the page's Reset) trained
+    from its first call, compile included, as the page's training thread does."""
+    from genlib import load_mnist
+    from genlib.gan_train import GANTrainer
+
+    trainer = GANTrainer("mlp", seed=0, images=load_mnist("sample").train.images,
+                         jit_later=True)
+    out, t0 = [], time.perf_counter()
+    for t in at:
+        while time.perf_counter() - t0 < t:
+            trainer.train_for(0.1)
+        out.append((time.perf_counter() - t0, trainer.step, judge(trainer.snapshot()["fixed"])))
+    return out
+
+
+def digits_live(judge: GridJudge, at=DIGITS_AT) -> list[tuple[float, int, float]]:
+    """(seconds after Play, step, FD of the grid the page shows) in Chromium: the GAN page
+    open and idle, Reset (fresh weights, seed 0), then Play; the grid image is read back
+    from the page, so the figure is of what a watcher sees."""
+    import base64
+
+    with served_browser() as (server, browser):
+        from server import open_page, wait_idle  # tests/browser, on the path
+
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        open_page(page, server, PAGE)
+        wait_idle(page)
+        page.locator(".st-key-gan_reset button").first.click()
+        wait_idle(page)
+        time.sleep(5.0)  # the page settled, as a presenter's would be
+        page.locator(".st-key-gan_play button").click()
+        t0, out = time.perf_counter(), []
+        grid = page.locator(".st-key-gan_grid_box [data-testid='stImage'] img").first
+        for t in at:
+            time.sleep(max(0.0, t - (time.perf_counter() - t0)))
+            step = _step_count(page)
+            src = grid.get_attribute("src")
+            b64 = page.evaluate("async s => { const b = await (await fetch(s)).arrayBuffer();"
+                                " let t = ''; for (const c of new Uint8Array(b)) "
+                                "t += String.fromCharCode(c); return btoa(t); }", src)
+            out.append((time.perf_counter() - t0, step, judge(_untile(base64.b64decode(b64)))))
+    return out
+
+
 def smallest_share(sampler, n: int = 1000) -> tuple[float, str]:
     """Smallest share of any digit among ``n`` samples, and which judge counted them."""
     from genlib import gan
@@ -229,12 +310,25 @@ def smallest_share(sampler, n: int = 1000) -> tuple[float, str]:
     return float(gan.digit_shares(judge.predict(sampler(n, rng=0).images)).min()), name
 
 
+def digits_rows():
+    """Time to digits (issue 16): the mlp grid's Frechet distance after Reset and Play."""
+    judge = GridJudge()
+    yield _row("time to digits: FD of 64 real held-out digits (the floor)", judge.floor, "", "")
+    for label, run in (("headless", digits_headless), ("live in Chromium", digits_live)):
+        for t, step, fd in run(judge):
+            yield _row(f"  {label}: mlp grid FD {t:.0f} s after Play (step {step:,})", fd, "",
+                       "<= 60 at 20 s" if round(t) == 20 else "")
+
+
 def rows():
     os.environ.setdefault("GENLAB_OFFLINE", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from genlib import gan, load_mnist
     from genlib.gan_train import GANTrainer
 
+    if os.environ.get("GENLAB_BENCH_GAN_DIGITS_ONLY"):  # the time-to-digits rows alone (~2 min)
+        yield from digits_rows()
+        return
     for wait in (0.0, 5.0, 10.0):
         from_open, from_click = time_to_first_step(wait)
         yield _row(f"first step after opening the page, Play pressed at {wait:.0f} s",
@@ -242,6 +336,7 @@ def rows():
         yield _row("  the same, counted from the click", from_click, "s", "<= 4")
     if os.environ.get("GENLAB_BENCH_GAN_FIRST_STEP_ONLY"):  # the issue-18 rows alone (~2 min)
         return
+    yield from digits_rows()
     mem = sessions_memory()
     yield _row("server memory, idle (fresh server, GAN page not yet open)", mem["idle"], "MiB",
                "")
