@@ -412,8 +412,8 @@ def rows():
     yield _row(f"{N_REPLICAS} replicas + nginx, {N_SESSIONS} sessions: all tours done",
                rep["wall"], "s")
     yield from _tour_rows(f"  {N_REPLICAS} replicas", rep["sessions"])
-    yield _row("  sessions pinned to one replica (websocket, uploads; before the kill)", rep["pinned"],
-               "count", f"{N_SESSIONS}")
+    yield _row("  sessions pinned to one replica (websocket, uploads; before the kill)",
+               rep["pinned"], "count", f"{N_SESSIONS}")
     for a, k in sorted(rep["spread"].items()):
         yield _row(f"  sessions on replica {a}", k, "count", "> 0")
     yield _row("  replica RSS idle (mean)", rep["idle"], "MiB")
