@@ -299,6 +299,9 @@ def digits_live(judge: GridJudge, at=DIGITS_AT) -> list[tuple[float, int, float]
                                 " let t = ''; for (const c of new Uint8Array(b)) "
                                 "t += String.fromCharCode(c); return btoa(t); }", src)
             out.append((time.perf_counter() - t0, step, judge(_untile(base64.b64decode(b64)))))
+            if page.get_by_text("Training in numpy").count():
+                print(f"    live, {t:.0f} s after Play: still training in numpy",
+                      file=sys.stderr)
     return out
 
 

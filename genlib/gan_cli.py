@@ -3,7 +3,7 @@
 Trains :class:`genlib.gan_train.GANTrainer` for ``--minutes`` (or ``--steps``), prints its
 progress, saves a checkpoint atomically every ``--save-every`` minutes and at the end
 (``genlib/weights/gan_<preset>.npz`` on the embedded sample); ``--resume`` continues that file,
-``--init-from`` starts a best preset from its seed-faithful checkpoint.
+``--init-from`` starts from another checkpoint with the same networks.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def cli(argv: list[str]) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint at --out (its weights, step, history; "
                         "settings given here override the saved ones)")
-    p.add_argument("--init-from", default=None, help="start from this checkpoint of the same "
-                   "architecture (e.g. the shipped gan_dcgan.npz for --preset dcgan_best)")
+    p.add_argument("--init-from", default=None, help="start from this checkpoint (same networks: "
+                   "e.g. a copy of a best preset's checkpoint, to try other settings on it)")
     p.add_argument("--save-every", type=float, default=5.0,
                    help="minutes between checkpoints while training (0: only at the end)")
     args = p.parse_args(argv)
@@ -59,8 +59,11 @@ def cli(argv: list[str]) -> None:
             raise SystemExit(f"{out} holds the {trainer.preset} preset, not {args.preset}")
         print(f"resuming the {args.preset} GAN from {out} at step {trainer.step:,}")
     elif args.init_from:
-        trainer = GANTrainer.load(args.init_from, images=mnist.train.images,
-                                  preset=args.preset, **settings)
+        try:
+            trainer = GANTrainer.load(args.init_from, images=mnist.train.images,
+                                      preset=args.preset, **settings)
+        except ValueError as e:
+            raise SystemExit(f"--init-from: {e}") from None
         print(f"starting from {args.init_from} (step {trainer.step:,})")
     else:
         trainer = GANTrainer(args.preset, args.seed, images=mnist.train.images, **settings)

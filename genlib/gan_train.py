@@ -390,15 +390,19 @@ class GANTrainer(gan.Sampler):
         """A trainer that continues from a checkpoint (Adam's moments restart at zero).
 
         ``settings`` override the saved ones, except latent_dim, output and pack. ``preset``:
-        continue a checkpoint of the same architecture as another preset (a best preset from
-        its seed-faithful one: "dcgan" -> "dcgan_best"), with that preset's own options.
+        continue a checkpoint as another preset with the same networks, with that preset's
+        own options (the best presets have their own, larger networks: none of the
+        seed-faithful checkpoints can start them).
         """
         manifest, arrays = gan.read_checkpoint(path)
         saved = dict(manifest.get("settings", {}))
         if preset is not None and preset != manifest.get("preset"):
-            if gan.base_preset(preset) != gan.base_preset(str(manifest.get("preset"))):
-                raise ValueError(f"{path} holds the {manifest.get('preset')} preset; it cannot "
-                                 f"continue as {preset}")
+            held = str(manifest.get("preset"))
+            shape = (saved.get("latent_dim", 64), saved.get("output", "tanh"))
+            if (held not in gan.PRESETS or preset not in gan.PRESETS
+                    or gan.architecture(held, *shape) != gan.architecture(preset, *shape)):
+                raise ValueError(f"{path} holds the {held} preset, whose networks differ from "
+                                 f"{preset}'s; it cannot continue as {preset}")
             saved = {k: v for k, v in saved.items() if k not in ("ema", "r1", "loss")}
             manifest = {**manifest, "preset": preset}
         try:

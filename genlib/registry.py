@@ -145,11 +145,11 @@ for _spec in [
     ModelSpec("GAN, MLP", "GAN", pretrained("genlib.gan:GAN", "mlp"), ("gan_mlp.npz",)),
     ModelSpec("GAN, DCGAN", "GAN", pretrained("genlib.gan:GAN", "dcgan"), ("gan_dcgan.npz",)),
     ModelSpec("Best GAN: MLP, EMA of G", "GAN", pretrained("genlib.gan:GAN", "mlp_best"),
-              ("gan_mlp_best.npz",), note="the mlp preset sampled from a moving average of "
-              "G's weights (genlib.gan.PRESETS['mlp_best'])"),
+              ("gan_mlp_best.npz",), note="a wider MLP GAN (two 512-unit layers) sampled from "
+              "a moving average of G's weights (genlib.gan.PRESETS['mlp_best'])"),
     ModelSpec("Best GAN: DCGAN, EMA of G", "GAN", pretrained("genlib.gan:GAN", "dcgan_best"),
-              ("gan_dcgan_best.npz",), note="the dcgan preset sampled from a moving average of "
-              "G's weights, trained longer (genlib.gan.PRESETS['dcgan_best'])"),
+              ("gan_dcgan_best.npz",), note="a wider DCGAN sampled from a moving average of "
+              "G's weights (genlib.gan.PRESETS['dcgan_best'])"),
     ModelSpec("Latent flow matching (conv VAE codes)", "Diffusion",
               pretrained("genlib.diffusion:DiffusionModel", "latent"),
               ("diffusion_latent.npz", "vae_conv.npz"), sample_kwargs={"digit": "all"},

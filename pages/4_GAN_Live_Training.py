@@ -14,8 +14,8 @@ TICK_S = 0.45  # grid refresh period while playing (a little over 2 per second)
 CHART_S = 4.0  # chart refresh period while playing
 SPEEDS = {"Slow motion: 2 steps/s": 2, "20 steps/s": 20, "200 steps/s": 200, "Full speed": None}
 LRS = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2]
-PRESET_LABELS = {"mlp": "MLP (fast)", "dcgan": "DCGAN (conv)", "mlp_best": "MLP, best (EMA)",
-                 "dcgan_best": "DCGAN, best (EMA)"}
+PRESET_LABELS = {"mlp": "MLP (fast)", "dcgan": "DCGAN (conv)",
+                 "mlp_best": "MLP, best (wider, EMA)", "dcgan_best": "DCGAN, best (wider, EMA)"}
 GRID_CSS = "<style>.st-key-gan_grid_box img { image-rendering: pixelated; }</style>"
 # On a phone the columns stack: the controls row would fill the first screen with full-width
 # buttons. Put the grid (the picture this page is about) first, then the controls, then the
@@ -137,8 +137,12 @@ if ctl.stopped:
 if ctl.link_problems:
     st.warning("Ignored in the link: " + ui.plain("; ".join(ctl.link_problems)),
                icon=":material/link_off:")
-preset = st.sidebar.selectbox("GAN preset", list(gan.PRESETS), key="gan_preset",
-                              format_func=PRESET_LABELS.get)
+preset = st.sidebar.selectbox(
+    "GAN preset", list(gan.PRESETS), key="gan_preset", format_func=PRESET_LABELS.get,
+    help="MLP and DCGAN are the tutorials' networks: the lesson, blur and speckles included. "
+         "The best presets have wider networks (the MLP two 512-unit layers, the DCGAN more "
+         "channels and a last 3x3 convolution) and draw samples from a moving average of G's "
+         "weights: sharper digits, slower steps.")
 settings = settings_ui(preset)
 st.html(NARROW_CSS)
 top = st.container(key="gan_top")

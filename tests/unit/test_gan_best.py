@@ -24,8 +24,11 @@ def test_best_options_are_refused_for_the_seed_faithful_presets():
     assert gan.validate_settings("dcgan_best", loss="hinge", r1=2.0)["r1"] == 2.0
     with pytest.raises(ValueError, match="between"):
         gan.validate_settings("mlp_best", ema=1.0)
-    assert gan.architecture("dcgan_best", 64, "sigmoid") == gan.architecture("dcgan", 64,
-                                                                             "sigmoid")
+    for preset in gan.BEST:  # their own, larger networks
+        g, d = gan.architecture(preset, 64, "tanh")
+        g0, d0 = gan.architecture(gan.base_preset(preset), 64, "tanh")
+        count = sum(1 for layer in g + d if "name" in layer)
+        assert count > sum(1 for layer in g0 + d0 if "name" in layer)
 
 
 def test_hinge_losses_match_a_hand_computation():
@@ -111,7 +114,8 @@ def test_shipped_best_checkpoint_samples_like_its_keras_generator(digits, preset
 
 
 def test_cli_starts_a_best_preset_from_a_checkpoint_and_resumes_it(tmp_path):
-    """--init-from continues a seed-faithful checkpoint as its best preset; --resume goes on."""
+    """--init-from starts from a checkpoint with the same networks (not a seed-faithful one:
+    they differ); --resume goes on."""
     import subprocess
     import sys
 
@@ -120,15 +124,19 @@ def test_cli_starts_a_best_preset_from_a_checkpoint_and_resumes_it(tmp_path):
                         *args], capture_output=True, text=True, check=True, timeout=300,
                        cwd=gan.WEIGHTS_DIR.parents[1])
 
-    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
-    train("--preset", "mlp", "--steps", "3", "--out", str(a))
-    train("--preset", "mlp_best", "--steps", "5", "--init-from", str(a), "--out", str(b))
+    a, b, c = tmp_path / "a.npz", tmp_path / "b.npz", tmp_path / "c.npz"
+    train("--preset", "mlp_best", "--steps", "3", "--out", str(a))
+    train("--preset", "mlp_best", "--steps", "5", "--init-from", str(a), "--out", str(b),
+          "--ema", "0.99")
     model = gan.GAN.load(b)
-    assert model.preset == "mlp_best" and model.step == 5 and model.settings["ema"] == 0.999
+    assert model.preset == "mlp_best" and model.step == 5 and model.settings["ema"] == 0.99
     assert model.manifest["started_from"] == "a.npz"
     assert any(k.startswith("g_raw/") for k in model.weights)
     train("--preset", "mlp_best", "--steps", "7", "--resume", "--out", str(b))
     assert gan.GAN.load(b).step == 7
-    with pytest.raises(subprocess.CalledProcessError):
-        train("--preset", "dcgan_best", "--steps", "1", "--init-from", str(a),
-              "--out", str(tmp_path / "c.npz"))
+    train("--preset", "mlp", "--steps", "3", "--out", str(c))
+    for preset in gan.BEST:  # a seed-faithful checkpoint has other networks
+        with pytest.raises(subprocess.CalledProcessError) as e:
+            train("--preset", preset, "--steps", "1", "--init-from", str(c),
+                  "--out", str(tmp_path / "d.npz"))
+        assert "networks differ" in e.value.stderr and "Traceback" not in e.value.stderr
