@@ -149,61 +149,48 @@ def check_seed(seed) -> int:
     return int(seed)
 
 
+def _dense(name: str, units: int, activation: str = "leaky_relu") -> dict:
+    return {"type": "dense", "name": name, "units": units, "activation": activation}
+
+
+def _mlp(prefix: str, hidden: list[int], out: int, activation: str) -> list[dict]:
+    """Dense layers ``<prefix>_hidden``, ``<prefix>_hidden2``, ... then ``<prefix>_out``."""
+    names = [f"{prefix}_hidden{i + 1 if i else ''}" for i in range(len(hidden))]
+    return [*map(_dense, names, hidden), _dense(f"{prefix}_out", out, activation)]
+
+
+def _conv(name: str, filters: int, kernel: int = 4, strides: int = 2,
+          activation: str = "leaky_relu", kind: str = "conv") -> dict:
+    return {"type": kind, "name": name, "filters": filters, "kernel": kernel,
+            "strides": strides, "activation": activation}
+
+
+def _conv_d(c1: int, c2: int) -> list[dict]:
+    """D of the DCGANs: two strided 4x4 convolutions, then one logit."""
+    return [{"type": "reshape", "shape": [28, 28, 1]}, _conv("d_c1", c1), _conv("d_c2", c2),
+            {"type": "flatten"}, _dense("d_out", 1, "linear")]
+
+
 def architecture(preset: str, latent_dim: int, output: str) -> tuple[list, list]:
     """Layer specs (genlib.nn format) of the generator and the discriminator."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    if preset == "mlp_best":  # twice as wide, a layer deeper: the 256-unit pair plateaued
-        g = [{"type": "dense", "name": "g_hidden", "units": 512, "activation": "leaky_relu"},
-             {"type": "dense", "name": "g_hidden2", "units": 512, "activation": "leaky_relu"},
-             {"type": "dense", "name": "g_out", "units": 784, "activation": output}]
-        d = [{"type": "dense", "name": "d_hidden", "units": 512, "activation": "leaky_relu"},
-             {"type": "dense", "name": "d_hidden2", "units": 256, "activation": "leaky_relu"},
-             {"type": "dense", "name": "d_out", "units": 1, "activation": "linear"}]
-        return g, d
-    if preset == "dcgan_best":  # G upsamples through 64 then 32 channels and ends in a 3x3
-        # conv (no checkerboard from the last transposed conv); D has twice the channels
-        g = [{"type": "dense", "name": "g_fc", "units": 7 * 7 * 128, "activation": "leaky_relu"},
-             {"type": "reshape", "shape": [7, 7, 128]},
-             {"type": "conv_transpose", "name": "g_up", "filters": 64, "kernel": 4,
-              "strides": 2, "activation": "leaky_relu"},
-             {"type": "conv_transpose", "name": "g_up2", "filters": 32, "kernel": 4,
-              "strides": 2, "activation": "leaky_relu"},
-             {"type": "conv", "name": "g_out", "filters": 1, "kernel": 3, "strides": 1,
-              "activation": output},
-             {"type": "flatten"}]
-        d = [{"type": "reshape", "shape": [28, 28, 1]},
-             {"type": "conv", "name": "d_c1", "filters": 64, "kernel": 4, "strides": 2,
-              "activation": "leaky_relu"},
-             {"type": "conv", "name": "d_c2", "filters": 128, "kernel": 4, "strides": 2,
-              "activation": "leaky_relu"},
-             {"type": "flatten"},
-             {"type": "dense", "name": "d_out", "units": 1, "activation": "linear"}]
-        return g, d
-    preset = base_preset(preset)
     if preset == "mlp":
-        g = [{"type": "dense", "name": "g_hidden", "units": 256, "activation": "leaky_relu"},
-             {"type": "dense", "name": "g_out", "units": 784, "activation": output}]
-        d = [{"type": "dense", "name": "d_hidden", "units": 256, "activation": "leaky_relu"},
-             {"type": "dense", "name": "d_out", "units": 1, "activation": "linear"}]
-    elif preset == "dcgan":
-        g = [{"type": "dense", "name": "g_fc", "units": 7 * 7 * 128, "activation": "leaky_relu"},
-             {"type": "reshape", "shape": [7, 7, 128]},
-             {"type": "conv_transpose", "name": "g_up", "filters": 64, "kernel": 4,
-              "strides": 2, "activation": "leaky_relu"},
-             {"type": "conv_transpose", "name": "g_out", "filters": 1, "kernel": 4,
-              "strides": 2, "activation": output},
-             {"type": "flatten"}]
-        d = [{"type": "reshape", "shape": [28, 28, 1]},
-             {"type": "conv", "name": "d_c1", "filters": 32, "kernel": 4, "strides": 2,
-              "activation": "leaky_relu"},
-             {"type": "conv", "name": "d_c2", "filters": 64, "kernel": 4, "strides": 2,
-              "activation": "leaky_relu"},
-             {"type": "flatten"},
-             {"type": "dense", "name": "d_out", "units": 1, "activation": "linear"}]
-    else:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return g, d
+        return _mlp("g", [256], 784, output), _mlp("d", [256], 1, "linear")
+    if preset == "mlp_best":  # twice as wide, a layer deeper: the 256-unit pair plateaued
+        return _mlp("g", [512, 512], 784, output), _mlp("d", [512, 256], 1, "linear")
+    g = [_dense("g_fc", 7 * 7 * 128), {"type": "reshape", "shape": [7, 7, 128]},
+         _conv("g_up", 64, kind="conv_transpose")]
+    if preset == "dcgan":
+        g += [_conv("g_out", 1, activation=output, kind="conv_transpose"), {"type": "flatten"}]
+        return g, _conv_d(32, 64)
+    if preset != "dcgan_best":
+        raise ValueError(f"no networks are defined for the preset {preset!r}")
+    # dcgan_best: G upsamples through 64 then 32 channels and ends in a 3x3 conv (no
+    # checkerboard from the last transposed conv); D has twice the channels
+    g += [_conv("g_up2", 32, kind="conv_transpose"),
+          _conv("g_out", 1, kernel=3, strides=1, activation=output), {"type": "flatten"}]
+    return g, _conv_d(64, 128)
 
 
 def _to_unit(x, output: str) -> np.ndarray:
