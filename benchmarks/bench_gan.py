@@ -294,11 +294,9 @@ def digits_live(judge: GridJudge, at=DIGITS_AT) -> list[tuple[float, int, float]
         for t in at:
             time.sleep(max(0.0, t - (time.perf_counter() - t0)))
             step = _step_count(page)
-            src = grid.get_attribute("src")
-            b64 = page.evaluate("async s => { const b = await (await fetch(s)).arrayBuffer();"
-                                " let t = ''; for (const c of new Uint8Array(b)) "
-                                "t += String.fromCharCode(c); return btoa(t); }", src)
-            out.append((time.perf_counter() - t0, step, judge(_untile(base64.b64decode(b64)))))
+            src = grid.get_attribute("src")  # a data: URL (ui.inline_image)
+            png = base64.b64decode(src.split(",", 1)[1])
+            out.append((time.perf_counter() - t0, step, judge(_untile(png))))
             if page.get_by_text("Training in numpy").count():
                 print(f"    live, {t:.0f} s after Play: still training in numpy",
                       file=sys.stderr)

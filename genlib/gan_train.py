@@ -390,21 +390,15 @@ class GANTrainer(gan.Sampler):
         """A trainer that continues from a checkpoint (Adam's moments restart at zero).
 
         ``settings`` override the saved ones, except latent_dim, output and pack. ``preset``:
-        continue a checkpoint as another preset with the same networks, with that preset's
-        own options (the best presets have their own, larger networks: none of the
-        seed-faithful checkpoints can start them).
+        the preset the caller expects; every preset has its own networks, so a checkpoint of
+        another one is refused (ValueError).
         """
         manifest, arrays = gan.read_checkpoint(path)
         saved = dict(manifest.get("settings", {}))
-        if preset is not None and preset != manifest.get("preset"):
-            held = str(manifest.get("preset"))
-            shape = (saved.get("latent_dim", 64), saved.get("output", "tanh"))
-            if (held not in gan.PRESETS or preset not in gan.PRESETS
-                    or gan.architecture(held, *shape) != gan.architecture(preset, *shape)):
-                raise ValueError(f"{path} holds the {held} preset, whose networks differ from "
-                                 f"{preset}'s; it cannot continue as {preset}")
-            saved = {k: v for k, v in saved.items() if k not in ("ema", "r1", "loss")}
-            manifest = {**manifest, "preset": preset}
+        held = manifest.get("preset")
+        if preset is not None and preset != held:
+            raise ValueError(f"{path} holds the {held} preset, whose networks differ from "
+                             f"{preset}'s; it cannot continue as {preset}")
         try:
             trainer = cls(manifest["preset"], manifest["seed"], images=images, jit=jit,
                           jit_later=jit_later,
