@@ -331,18 +331,28 @@ def _without_import_chatter():
 
 
 _keras_lock = threading.Lock()
+_keras_done: list = []  # Keras once an import of it has finished
 
 
 def keras():
-    """Import Keras on the TensorFlow backend, quietly (only training code calls this)."""
-    if "keras" in sys.modules and "tensorflow" in sys.modules:
-        return sys.modules["keras"]
+    """Import Keras on the TensorFlow backend, quietly (only training code calls this).
+
+    Thread-safe: a call while another thread imports waits for that import to finish.
+    (Returning ``sys.modules["keras"]`` as soon as it was there handed out a half-imported
+    module: ``partially initialized module 'keras' has no attribute 'Sequential'``, and a
+    GAN Play during ui.warmup's import trained on numpy for good.)
+    """
+    if _keras_done:
+        return _keras_done[0]
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _keras_lock, _without_import_chatter():
-        import keras as _keras
+    with _keras_lock:
+        if not _keras_done:
+            with _without_import_chatter():
+                import keras as _keras  # waits if another thread is importing it otherwise
 
-    return _keras
+            _keras_done.append(_keras)
+    return _keras_done[0]
 
 
 def keras_layers(spec: list[dict], seed: int | None = None) -> list:

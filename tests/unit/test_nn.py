@@ -291,3 +291,22 @@ def test_keras_import_drops_only_tensorflows_start_up_lines():
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
     assert "oneDNN" not in run.stderr and "absl::InitializeLog" not in run.stderr, run.stderr
     assert "after the import" in run.stderr
+
+
+def test_keras_called_during_another_threads_import_waits_for_the_whole_module():
+    """A thread calling nn.keras() while ui.warmup's thread imports Keras gets the finished
+    module, not the half-imported one (the GAN page's Play during the warm-up trained on
+    numpy for good: "partially initialized module 'keras' has no attribute 'Sequential'")."""
+    pytest.importorskip("tensorflow")
+    code = """if True:
+        import sys, threading, time
+        from genlib import nn
+        threading.Thread(target=nn.keras, daemon=True).start()
+        while not ("keras" in sys.modules and "tensorflow" in sys.modules):
+            time.sleep(0.001)  # the other thread is inside the import now
+        k = nn.keras()
+        print(hasattr(k, "Sequential") and hasattr(k, "layers"))"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "True", run.stderr
