@@ -223,6 +223,7 @@ def sessions_memory(n: int = 10, seconds: float = 20.0) -> dict:
 
 
 DIGITS_AT = (5.0, 10.0, 15.0, 20.0, 30.0)  # seconds after Play at which the grid is judged
+DIGITS_SEEDS = (1, 2, 3, 4)  # more headless runs from other seeds, judged at 20 s
 
 
 class GridJudge:
@@ -257,26 +258,33 @@ def _untile(png: bytes, n: int = 64, cols: int = 8, pad: int = 2):
                      for r, c in (divmod(i, cols) for i in range(n))])
 
 
-def digits_headless(judge: GridJudge, at=DIGITS_AT) -> list[tuple[float, int, float]]:
-    """(seconds, step, grid FD) of a fresh mlp trainer (seed 0, the page's Reset) trained
+def digits_headless(judge: GridJudge, at=DIGITS_AT, seed: int = 0
+                    ) -> list[tuple[float, int, float]]:
+    """(seconds, step, grid FD) of a fresh mlp trainer (seed 0: the page's Reset) trained
     from its first call, compile included, as the page's training thread does."""
     from genlib import load_mnist
     from genlib.gan_train import GANTrainer
 
-    trainer = GANTrainer("mlp", seed=0, images=load_mnist("sample").train.images,
+    trainer = GANTrainer("mlp", seed=seed, images=load_mnist("sample").train.images,
                          jit_later=True)
     out, t0 = [], time.perf_counter()
     for t in at:
         while time.perf_counter() - t0 < t:
             trainer.train_for(0.1)
         out.append((time.perf_counter() - t0, trainer.step, judge(trainer.snapshot()["fixed"])))
+    trainer.close()
     return out
 
 
-def digits_live(judge: GridJudge, at=DIGITS_AT) -> list[tuple[float, int, float]]:
-    """(seconds after Play, step, FD of the grid the page shows) in Chromium: the GAN page
-    open and idle, Reset (fresh weights, seed 0), then Play; the grid image is read back
-    from the page, so the figure is of what a watcher sees."""
+def digits_live(judge: GridJudge, at=DIGITS_AT, settle: float = 5.0
+                ) -> list[tuple[float, int, float]]:
+    """(seconds after Play, step, FD of the grid the page shows) in Chromium: a fresh server,
+    the GAN page open and idle, Reset (fresh weights, seed 0), ``settle`` s, then Play; the
+    grid image is read back from the page, so the figure is of what a watcher sees.
+
+    At 5 s TensorFlow's import (4-6 s from the page's opening) and the step's compile (a
+    further ~4 s) fall inside the 20 s; at 20 s they are done before Play, as for a
+    presenter who opened the page first or any later session of the server."""
     import base64
 
     with served_browser() as (server, browser):
@@ -287,7 +295,7 @@ def digits_live(judge: GridJudge, at=DIGITS_AT) -> list[tuple[float, int, float]
         wait_idle(page)
         page.locator(".st-key-gan_reset button").first.click()
         wait_idle(page)
-        time.sleep(5.0)  # the page settled, as a presenter's would be
+        time.sleep(settle)
         page.locator(".st-key-gan_play button").click()
         t0, out = time.perf_counter(), []
         grid = page.locator(".st-key-gan_grid_box [data-testid='stImage'] img").first
@@ -315,10 +323,16 @@ def digits_rows():
     """Time to digits (issue 16): the mlp grid's Frechet distance after Reset and Play."""
     judge = GridJudge()
     yield _row("time to digits: FD of 64 real held-out digits (the floor)", judge.floor, "", "")
-    for label, run in (("headless", digits_headless), ("live in Chromium", digits_live)):
+    for label, run in (("headless", digits_headless),
+                       ("live, Play 5 s after Reset", digits_live),
+                       ("live, Play 20 s after Reset", lambda j: digits_live(j, settle=20.0))):
         for t, step, fd in run(judge):
             yield _row(f"  {label}: mlp grid FD {t:.0f} s after Play (step {step:,})", fd, "",
                        "<= 60 at 20 s" if round(t) == 20 else "")
+    for seed in DIGITS_SEEDS:  # not one lucky seed: other users' Resets
+        (t, step, fd), = digits_headless(judge, at=(20.0,), seed=seed)
+        yield _row(f"  headless, seed {seed}: mlp grid FD {t:.0f} s after Play (step {step:,})",
+                   fd, "", "<= 60")
 
 
 def rows():

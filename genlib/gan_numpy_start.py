@@ -82,7 +82,10 @@ class NumpyStartTrainer(GANTrainer):
         self._first_steps.wait(FIRST_STEPS_S)
         try:
             GANTrainer._build(self, images)  # imports TensorFlow (or waits for its import)
-            step = self._compiled()  # what _run calls first (starts XLA's compile if later)
+            # what _run calls first; XLA's compile starts with the first TensorFlow chunk, not
+            # now: on 2 cores, beside it, this trace took 3.4 s instead of ~2 (the handover
+            # waits for it while numpy trains at a few steps/s beside TensorFlow's import)
+            step = self._compiled(start_xla=False)
             step.run(self._state(), self._tf.constant(0, self._tf.int32))  # traces it
             step.ready.set()
             self._tf_built.set()

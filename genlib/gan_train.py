@@ -218,11 +218,13 @@ class GANTrainer(gan.Sampler):
                 **({"g_ema": self._g_ema, "ema": self._ema, "r1": self._r1,
                     "hinge": self._hinge, "ema_t": self._ema_t} if self.best else {})}
 
-    def _compiled(self) -> gan_step.Step:
-        """The shared step to call now: XLA's, unless ``jit_later`` and it is still compiling."""
+    def _compiled(self, start_xla: bool = True) -> gan_step.Step:
+        """The shared step to call now: XLA's, unless ``jit_later`` and it is still compiling
+        (its compile then starts in the background, unless not ``start_xla``)."""
         key = self._key()
         if self.jit and self.jit_later and not compiled(*key).ready.is_set():
-            compile_in_background(key, self._state())
+            if start_xla:
+                compile_in_background(key, self._state())
             return compiled(*key[:-1], False)
         return compiled(*key)
 
