@@ -284,8 +284,8 @@ def digits_live(judge: GridJudge, settle: float = 5.0) -> list[tuple[float, int,
     then Play; the grid image is read back from the page, so the figure is of what a watcher
     sees (judged after the run, not beside it).
 
-    At 5 s TensorFlow's import (4-6 s from the page's opening) and the step's compile (a
-    further ~4 s) fall inside the 20 s; at 20 s they are done before Play, as for a
+    At 0 and 5 s TensorFlow's import (4-6 s from the page's opening) and the step's compile
+    (a further ~4 s) fall inside the 20 s; at 20 s they are done before Play, as for a
     presenter who opened the page first or any later session of the server."""
     import base64
 
@@ -331,6 +331,7 @@ def digits_rows():
     judge = GridJudge()
     yield _row("time to digits: FD of 64 real held-out digits (the floor)", judge.floor, "", "")
     for label, run in (("headless", digits_headless),
+                       ("live, Play at once after Reset", lambda j: digits_live(j, settle=0.0)),
                        ("live, Play 5 s after Reset", digits_live),
                        ("live, Play 20 s after Reset", lambda j: digits_live(j, settle=20.0))):
         judged = run(judge)
