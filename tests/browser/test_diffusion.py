@@ -66,7 +66,13 @@ def test_play_animates_the_run_and_stops_at_the_digit(page, server):
     expect(page.locator(".st-key-df_main_picture")).to_contain_text("Step 20/20", timeout=SLOW)
     seen = page.evaluate("window.stepsSeen")
     steps = [k for k, _ in seen]
-    assert steps[0] == 0 and steps[-1] == 20, steps
+    assert 0 in steps, steps
+    # before Play's first frame the page may redraw its still picture, "Step 20/20" (CI saw
+    # [20, 0, 1, 2, ...] once on a loaded machine): only that may come before step 0
+    first = steps.index(0)
+    assert set(steps[:first]) <= {20}, steps
+    seen, steps = seen[first:], steps[first:]
+    assert steps[-1] == 20, steps
     assert len(set(steps)) >= 15 and steps == sorted(steps), steps  # walked, not jumped
     span = (seen[-1][1] - seen[0][1]) / 1000
     print(f"played {len(steps)} frames in {span:.1f} s")
