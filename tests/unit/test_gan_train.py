@@ -84,7 +84,7 @@ def test_jit_later_switches_to_xla_and_keeps_the_run(digits):
     plain = GANTrainer("mlp", seed=5, images=images, jit=True, batch_size=40,
                        lr_d=1e-3).train(64)
     np.testing.assert_allclose(got[:32], plain["d_loss"][:32], atol=1e-5)
-    # at the mlp's learning rate 1e-3 the round-off grows to ~6e-4 by step 60
+    # at learning rate 1e-3 the round-off grows to ~6e-4 by step 60
     np.testing.assert_allclose(got[:64], plain["d_loss"], atol=2e-3)
 
 
