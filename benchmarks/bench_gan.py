@@ -278,7 +278,8 @@ def digits_headless(judge: GridJudge, seed: int = 0) -> list[tuple[float, int, f
     return [(t, step, judge(fixed)) for t, step, fixed in grids]
 
 
-def digits_live(judge: GridJudge, settle: float = 5.0) -> list[tuple[float, int, float]]:
+def digits_live(judge: GridJudge, settle: float = 5.0,
+                preload: bool = False) -> list[tuple[float, int, float]]:
     """(seconds after Play, step, FD of the grid the page shows) every second in Chromium: a
     fresh server, the GAN page open and idle, Reset (fresh weights, seed 0), ``settle`` s,
     then Play; the grid image is read back from the page, so the figure is of what a watcher
@@ -286,10 +287,12 @@ def digits_live(judge: GridJudge, settle: float = 5.0) -> list[tuple[float, int,
 
     At 0 and 5 s TensorFlow's import (4-6 s from the page's opening) and the step's compile
     (a further ~4 s) fall inside the 20 s; at 20 s they are done before Play, as for a
-    presenter who opened the page first or any later session of the server."""
+    presenter who opened the page first or any later session of the server. ``preload``:
+    the server is started by `genlab run --preload` (both under way from its start) and the
+    page opened as soon as it answers."""
     import base64
 
-    with served_browser() as (server, browser):
+    with served_browser(preload) as (server, browser):
         from server import open_page, wait_idle  # tests/browser, on the path
 
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -332,6 +335,8 @@ def digits_rows():
     yield _row("time to digits: FD of 64 real held-out digits (the floor)", judge.floor, "", "")
     for label, run in (("headless", digits_headless),
                        ("live, Play at once after Reset", lambda j: digits_live(j, settle=0.0)),
+                       ("live, `genlab run --preload`, Play at once after Reset",
+                        lambda j: digits_live(j, settle=0.0, preload=True)),
                        ("live, Play 5 s after Reset", digits_live),
                        ("live, Play 20 s after Reset", lambda j: digits_live(j, settle=20.0))):
         judged = run(judge)

@@ -58,14 +58,15 @@ def apptest_rerun_time(page: str, action=None, repeat: int = 5, timeout: float =
 
 
 @contextlib.contextmanager
-def served_browser():
-    """(server, browser): a `streamlit run app.py` server and a headless Chromium, as the
-    browser tests use them (tests/browser/server.py); both closed afterwards."""
+def served_browser(preload: bool = False):
+    """(server, browser): a `streamlit run app.py` server (`genlab run --preload` with
+    ``preload``) and a headless Chromium, as the browser tests use them
+    (tests/browser/server.py); both closed afterwards."""
     sys.path.insert(0, str(ROOT / "tests" / "browser"))
     from playwright.sync_api import sync_playwright
     from server import Server, launch_browser
 
-    server = Server()
+    server = Server(preload=preload)
     try:
         with sync_playwright() as p:
             browser = launch_browser(p)

@@ -1,6 +1,6 @@
 """The ``genlab`` command: run the app, train, score, sample (installed by ``pip install .``).
 
-    genlab run [--port 8501] [--max-trainers N] [streamlit options...]
+    genlab run [--port 8501] [--max-trainers N] [--preload] [streamlit options...]
     genlab train <vae|gan|classifier|diffusion> [options]     (= python -m genlib.train)
     genlab scoreboard [--csv] [options]                        (= python -m genlib.scoreboard)
     genlab sample MODEL [-n 64] [-o grid.png] [--seed S]       (any row of genlib.registry)
@@ -69,12 +69,35 @@ def run(args, extra: list[str]) -> int:
         env[MAX_TRAINERS_ENV] = str(args.max_trainers)
     cmd = [sys.executable, "-m", "streamlit", "run", str(folder / "app.py"),
            "--server.port", str(args.port), "--server.address", args.address, *extra]
+    if args.preload:
+        return _run_preloaded(folder, cmd[3:], env)  # ["run", app.py, options...]
     if os.name == "posix":  # become the server: signals (Ctrl+C, a supervisor's) reach it
         os.execve(sys.executable, cmd, env)
     try:
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
         return 130
+
+
+def _run_preloaded(folder: Path, streamlit_args: list[str], env: dict) -> int:
+    """``streamlit run`` in this process, after starting what the GAN page does when it
+    first opens (``ui.gan_controller.warm_up``: TensorFlow's import, then the mlp preset's
+    compiled step) in background threads, so they are done or under way before the first
+    page opens. The app's ``ui`` package is imported from ``folder`` first: Streamlit puts the
+    same folder on the path, so its pages share these modules and find the work started."""
+    os.environ.update(env)
+    sys.path.insert(0, str(folder))
+    from ui import gan_controller  # imports Streamlit, never TensorFlow (the thread does)
+
+    gan_controller.warm_up()
+    from streamlit.web import cli as streamlit_cli
+
+    sys.argv = ["streamlit", *streamlit_args]
+    try:
+        streamlit_cli.main(prog_name="streamlit")
+    except SystemExit as e:  # click ends with SystemExit
+        return e.code if isinstance(e.code, int) else 0
+    return 0
 
 
 def train(args, extra: list[str]) -> int:
@@ -176,6 +199,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-trainers", type=non_negative_int, default=None, metavar="N",
                    help=f"GANs training at once in this server, past which a session gets the "
                         f"pretrained model (sets ${MAX_TRAINERS_ENV}; default 12)")
+    p.add_argument("--preload", action="store_true",
+                   help="import TensorFlow and compile the GAN's train step as the server "
+                        "starts, not when a page first needs them (for a talk: the first "
+                        "Play trains at full speed at once; ~500 MiB more from the start)")
     p.set_defaults(func=run, passthrough=True)
 
     from genlib.train import COMMANDS

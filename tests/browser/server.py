@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -28,27 +29,38 @@ def free_port() -> int:
 class Server:
     """A `streamlit run app.py` subprocess on 127.0.0.1, offline, with its own cache dir."""
 
-    def __init__(self, env: dict | None = None, as_readme: bool = False, log=None):
+    def __init__(self, env: dict | None = None, as_readme: bool = False, log=None,
+                 preload: bool = False):
         """``as_readme``: run as the README's command does (the project's config alone, file
-        watcher on); ``log``: a file that gets the server's stdout and stderr."""
+        watcher on); ``log``: a file that gets the server's stdout and stderr (else its
+        stderr goes to a temporary file, read if it exits: an unread pipe would block a
+        chatty server once full); ``preload``: `genlab run --preload` instead."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         run_env = {**os.environ, "GENLAB_OFFLINE": "1", **(env or {})}
-        args = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
-                "--server.address", "127.0.0.1"]
+        if preload:
+            args = [sys.executable, "-m", "genlib.cli", "run", "--preload", "--port",
+                    str(self.port), "--address", "127.0.0.1"]
+        else:
+            args = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port",
+                    str(self.port), "--server.address", "127.0.0.1"]
         if not as_readme:
             args += ["--server.headless", "true", "--browser.gatherUsageStats", "false",
                      "--server.fileWatcherType", "none"]
+        self._stderr = None if log else tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             args, cwd=ROOT, env=run_env, stdout=log or subprocess.DEVNULL,
-            stderr=log or subprocess.PIPE)
+            stderr=log or self._stderr)
         self.wait_healthy()
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode()[-2000:] if self.proc.stderr else ""
+                err = "(its log has the output)"
+                if self._stderr is not None:
+                    self._stderr.seek(0)
+                    err = self._stderr.read()[-2000:].decode(errors="replace")
                 raise RuntimeError(f"streamlit exited: {err}")
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as r:
@@ -69,6 +81,8 @@ class Server:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        if self._stderr is not None:
+            self._stderr.close()
 
 
 def page_url(server: Server, page: str) -> str:

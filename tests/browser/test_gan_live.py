@@ -4,9 +4,10 @@ every export downloads a valid file after training."""
 import re
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
-from server import open_page, wait_idle
+from server import Server, open_page, wait_idle
 
 from genlib import gan
 
@@ -141,3 +142,28 @@ def test_tabs_pressing_play_at_once_all_train(browser, server):
     finally:
         for c in contexts:
             c.close()
+
+
+def test_genlab_run_preload_loads_tensorflow_before_any_page_opens(browser):
+    """`genlab run --preload` (a talk): TensorFlow is in the server before any browser has
+    connected (a plain server imports it when a page first needs it), and the GAN page of
+    that server trains on it: Play never waits for TensorFlow's import."""
+    server = Server(preload=True)
+    try:
+        maps = Path(f"/proc/{server.proc.pid}/maps")
+        wait_for(lambda: "libtensorflow" in maps.read_text(), timeout_s=120, poll_s=0.5)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        open_page(page, server, PAGE)
+        start = step_count(page)
+        page.locator(".st-key-gan_play button").click()
+        seen = set()
+
+        def trained() -> bool:
+            seen.update(t for t in ("while TensorFlow loads", "Loading TensorFlow")
+                        if page.get_by_text(t).count())
+            return step_count(page) > start + 20
+        wait_for(trained, timeout_s=60)
+        assert not seen, f"the page waited for TensorFlow's import: {seen}"
+        assert page.locator("[data-testid='stException']").count() == 0
+    finally:
+        server.stop()
