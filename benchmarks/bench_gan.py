@@ -300,6 +300,14 @@ def digits_live(judge: GridJudge, settle: float = 5.0,
         wait_idle(page)
         page.locator(".st-key-gan_reset button").first.click()
         wait_idle(page)
+        # the fresh model is on the page (step 0) before Play: once the idle check came
+        # before Reset's rerun began, and the first second judged the shipped model's grid
+        deadline = time.monotonic() + 60
+        while _step_count(page) != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("Reset did not bring the page to step 0 within 60 s")
+            time.sleep(0.05)
+        wait_idle(page)
         time.sleep(settle)
         page.locator(".st-key-gan_play button").click()
         t0, grids = time.perf_counter(), []
@@ -359,7 +367,7 @@ def rows():
     from genlib import gan, load_mnist
     from genlib.gan_train import GANTrainer
 
-    if os.environ.get("GENLAB_BENCH_GAN_DIGITS_ONLY"):  # the time-to-digits rows alone (~2 min)
+    if os.environ.get("GENLAB_BENCH_GAN_DIGITS_ONLY"):  # the time-to-digits rows alone (~6 min)
         yield from digits_rows()
         return
     for wait in (0.0, 5.0, 10.0):

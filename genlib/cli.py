@@ -202,7 +202,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--preload", action="store_true",
                    help="import TensorFlow and compile the GAN's train step as the server "
                         "starts, not when a page first needs them (for a talk: the first "
-                        "Play trains at full speed at once; ~500 MiB more from the start)")
+                        "Play trains at full speed at once; ~900 MiB more from the start)")
     p.set_defaults(func=run, passthrough=True)
 
     from genlib.train import COMMANDS
