@@ -67,37 +67,22 @@ def run(args, extra: list[str]) -> int:
     env = dict(os.environ)
     if args.max_trainers is not None:
         env[MAX_TRAINERS_ENV] = str(args.max_trainers)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(folder / "app.py"),
-           "--server.port", str(args.port), "--server.address", args.address, *extra]
+    # --preload: the app's ui.preload runs Streamlit after starting the GAN page's warm-up
+    # (TensorFlow's import, the step's compile) in the same process; it needs the app's
+    # folder on the path, as Streamlit then puts it
+    launcher = "streamlit"
     if args.preload:
-        return _run_preloaded(folder, cmd[3:], env)  # ["run", app.py, options...]
+        launcher = "ui.preload"
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), env.get("PYTHONPATH"))
+                                            if p)
+    cmd = [sys.executable, "-m", launcher, "run", str(folder / "app.py"),
+           "--server.port", str(args.port), "--server.address", args.address, *extra]
     if os.name == "posix":  # become the server: signals (Ctrl+C, a supervisor's) reach it
         os.execve(sys.executable, cmd, env)
     try:
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
         return 130
-
-
-def _run_preloaded(folder: Path, streamlit_args: list[str], env: dict) -> int:
-    """``streamlit run`` in this process, after starting what the GAN page does when it
-    first opens (``ui.gan_controller.warm_up``: TensorFlow's import, then the mlp preset's
-    compiled step) in background threads, so they are done or under way before the first
-    page opens. The app's ``ui`` package is imported from ``folder`` first: Streamlit puts the
-    same folder on the path, so its pages share these modules and find the work started."""
-    os.environ.update(env)
-    sys.path.insert(0, str(folder))
-    from ui import gan_controller  # imports Streamlit, never TensorFlow (the thread does)
-
-    gan_controller.warm_up()
-    from streamlit.web import cli as streamlit_cli
-
-    sys.argv = ["streamlit", *streamlit_args]
-    try:
-        streamlit_cli.main(prog_name="streamlit")
-    except SystemExit as e:  # click ends with SystemExit
-        return e.code if isinstance(e.code, int) else 0
-    return 0
 
 
 def train(args, extra: list[str]) -> int:
